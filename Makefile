@@ -1,0 +1,38 @@
+# Everything runs from a virtualenv in .venv, created on first use from pinned versions.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install test lint demo web worker migrate bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+web: $(STAMP)
+	$(BIN)/chorus web
+
+worker: $(STAMP)
+	$(BIN)/chorus worker
+
+migrate: $(STAMP)
+	$(BIN)/chorus db upgrade
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.intake
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

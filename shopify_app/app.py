@@ -1,0 +1,28 @@
+"""The Flask application factory. Nothing happens at import time; `create_app` wires one app."""
+
+from __future__ import annotations
+
+from flask import Flask
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from shopify_app import health
+from shopify_app.runtime import FLASK_EXTENSION, Runtime
+from shopify_app.webhooks import views as webhook_views
+
+
+def create_app(runtime: Runtime) -> Flask:
+    settings = runtime.settings
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        MAX_CONTENT_LENGTH=settings.webhook_max_body_bytes,
+    )
+    app.extensions[FLASK_EXTENSION] = runtime
+    health.init_app(app)
+    webhook_views.init_app(app, runtime)
+
+    def too_large(_error: RequestEntityTooLarge) -> tuple[dict[str, str], int]:
+        return {"error": f"request body larger than {settings.webhook_max_body_bytes} bytes"}, 413
+
+    app.register_error_handler(RequestEntityTooLarge, too_large)
+    return app

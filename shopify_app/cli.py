@@ -1,0 +1,212 @@
+"""The `chorus` command."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from functools import wraps
+from typing import Any, TypeVar
+
+import click
+from sqlmodel import col, select
+
+from shopify_app.clock import FrozenClock, parse_instant
+from shopify_app.crypto import generate_key
+from shopify_app.db import migrate
+from shopify_app.events.replay import requeue_events
+from shopify_app.models import EventStatus, Shop, WebhookEvent
+from shopify_app.runtime import Runtime
+from shopify_app.settings import ConfigError, Settings
+from shopify_app.shops import InvalidShopDomain, register_shop
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings.from_env(os.environ)
+    except ConfigError as exc:
+        click.echo(f"chorus: {exc}", err=True)
+        sys.exit(2)
+
+
+def with_runtime(func: F) -> F:
+    """Give the command a runtime built from the environment, and close it afterwards."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        settings = load_settings()
+        configure_logging(settings.log_level)
+        runtime = Runtime.build(settings)
+        try:
+            return func(runtime, *args, **kwargs)
+        finally:
+            runtime.close()
+
+    return wrapper  # type: ignore[return-value]
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+
+
+@click.group()
+def main() -> None:
+    """Chorus: cross-channel marketing automation for Shopify stores."""
+
+
+@main.command()
+def web() -> None:
+    """Serve the app with gunicorn on 0.0.0.0:$PORT."""
+    from shopify_app.web_server import ChorusServer
+
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    ChorusServer(settings).run()
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Do everything due now, until nothing more is due, then exit.")
+@click.option("--now", "now_text", metavar="ISO-8601", help="With --once: freeze the clock at this instant.")
+def worker(once: bool, now_text: str | None) -> None:
+    """Process stored webhooks and scheduled work (one scheduler per process)."""
+    from shopify_app.worker import Worker
+
+    if now_text and not once:
+        raise click.UsageError("--now goes with --once")
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    try:
+        clock = FrozenClock(parse_instant(now_text)) if now_text else None
+    except ValueError:
+        raise click.BadParameter(f"{now_text!r} is not an ISO-8601 instant", param_hint="--now") from None
+    runtime = Runtime.build(settings, clock=clock)
+    try:
+        work = Worker(runtime)
+        if once:
+            if clock is None:
+                runtime.clock = FrozenClock(runtime.clock.now())
+            click.echo(work.run_once().describe())
+        else:
+            work.run_forever()
+    finally:
+        runtime.close()
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.argument("revision", default="head")
+def db_upgrade(revision: str) -> None:
+    """Apply migrations (the release phase runs this)."""
+    migrate.upgrade(load_settings().database_url, revision)
+
+
+@db.command("downgrade")
+@click.argument("revision")
+def db_downgrade(revision: str) -> None:
+    """Revert migrations down to REVISION."""
+    migrate.downgrade(load_settings().database_url, revision)
+
+
+@main.group()
+def shops() -> None:
+    """The shops Chorus serves."""
+
+
+@shops.command("add")
+@click.argument("domain")
+@click.option("--token", required=True, help="An Admin API access token (e.g. from a custom app).")
+@click.option(
+    "--webhook-secret", help="The secret that app signs webhooks with (default: SHOPIFY_API_SECRET)."
+)
+@with_runtime
+def shops_add(runtime: Runtime, domain: str, token: str, webhook_secret: str | None) -> None:
+    """Register or update a shop. Makes no network call."""
+    with runtime.session() as session, session.begin():
+        try:
+            shop = register_shop(
+                session,
+                runtime.secret_box,
+                domain,
+                access_token=token,
+                webhook_secret=webhook_secret,
+                now=runtime.clock.now(),
+            )
+        except InvalidShopDomain as exc:
+            raise click.BadParameter(str(exc), param_hint="DOMAIN") from None
+        click.echo(f"shop {shop.domain} registered")
+
+
+@shops.command("list")
+@with_runtime
+def shops_list(runtime: Runtime) -> None:
+    """List shops and whether they are installed."""
+    with runtime.session() as session:
+        for shop in session.exec(select(Shop).order_by(Shop.domain)):
+            state = "installed" if shop.installed else f"uninstalled {_when(shop.uninstalled_at)}"
+            click.echo(f"{shop.domain}\t{state}")
+
+
+@main.group()
+def events() -> None:
+    """Stored webhook events."""
+
+
+@events.command("list")
+@click.option(
+    "--status", type=click.Choice([s.value for s in EventStatus]), help="Only events in this state."
+)
+@click.option("--shop", "shop_domain", help="Only this shop's events.")
+@click.option("--limit", default=50, show_default=True)
+@with_runtime
+def events_list(runtime: Runtime, status: str | None, shop_domain: str | None, limit: int) -> None:
+    """The newest events with their state and last error."""
+    query = select(WebhookEvent).order_by(col(WebhookEvent.id).desc()).limit(limit)
+    if status:
+        query = query.where(WebhookEvent.status == status)
+    if shop_domain:
+        query = query.where(WebhookEvent.shop_domain == shop_domain)
+    with runtime.session() as session:
+        for event in session.exec(query):
+            click.echo(
+                f"{event.id}\t{_when(event.received_at)}\t{event.shop_domain}\t{event.topic}\t"
+                f"{event.status}\tattempts={event.attempts}\t{event.last_error or ''}"
+            )
+
+
+@events.command("replay")
+@click.option("--id", "ids", type=int, multiple=True, help="Only these events (repeatable).")
+@click.option("--topic", help="Only events of this topic.")
+@click.option("--shop", "shop_domain", help="Only this shop's events.")
+@click.option("--unhandled", is_flag=True, help="Also re-queue events stored as unhandled.")
+@with_runtime
+def events_replay(
+    runtime: Runtime, ids: tuple[int, ...], topic: str | None, shop_domain: str | None, unhandled: bool
+) -> None:
+    """Put parked events back in the queue with a fresh retry budget."""
+    statuses = [EventStatus.PARKED, EventStatus.UNHANDLED] if unhandled else [EventStatus.PARKED]
+    with runtime.session() as session, session.begin():
+        count = requeue_events(session, statuses=statuses, ids=ids, topic=topic, shop_domain=shop_domain)
+    click.echo(f"{count} event(s) re-queued")
+
+
+@main.group()
+def keys() -> None:
+    """Encryption keys for secrets at rest."""
+
+
+@keys.command("generate")
+def keys_generate() -> None:
+    """Print a new key for ENCRYPTION_KEY (put it first; keep older keys after it until rotated)."""
+    click.echo(generate_key())
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.isoformat(timespec="seconds") if moment else "-"

@@ -1,0 +1,1 @@
+"""Persistence: engine and session setup, column types, migrations."""

@@ -1,0 +1,1 @@
+"""The event pipeline: stored webhook deliveries, claimed and handled by the worker."""

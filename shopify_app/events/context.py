@@ -1,0 +1,33 @@
+"""What a topic handler receives, and how it says a delivery can never succeed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session
+
+from shopify_app.models import Shop, WebhookEvent
+
+
+class PermanentEventError(Exception):
+    """The delivery cannot be handled however often it is retried (e.g. a required field is missing)."""
+
+
+@dataclass(frozen=True)
+class WebhookContext:
+    session: Session  # inside the worker's transaction: commit and rollback are not the handler's
+    shop: Shop
+    event: WebhookEvent
+    payload: dict[str, Any]
+    now: datetime
+
+    @property
+    def observed_at(self) -> datetime:
+        """When Shopify says the change happened, else when we learnt of it."""
+        return self.event.triggered_at or self.event.received_at
+
+
+Handler = Callable[[WebhookContext], None]

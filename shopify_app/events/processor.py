@@ -1,0 +1,158 @@
+"""Claiming and handling stored webhook events.
+
+A batch is claimed and handled in one database transaction: the rows are locked (`FOR UPDATE SKIP
+LOCKED` on PostgreSQL, so several workers share the queue; SQLite has a single writer anyway), each
+event runs in a savepoint, and its effects commit together with its new status. A worker killed
+mid-batch therefore leaves no trace: the batch is claimed again by the next run, and no event's
+effects are ever applied twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine, or_
+from sqlmodel import Session, col, select
+
+from shopify_app.events.context import Handler, PermanentEventError, WebhookContext
+from shopify_app.models import EventStatus, Shop, WebhookEvent
+
+log = logging.getLogger(__name__)
+
+MAX_RETRY_DELAY = timedelta(hours=6)
+MAX_ERROR_LENGTH = 2000
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 8
+    base_delay: timedelta = timedelta(seconds=30)
+
+    def delay_after(self, attempt: int) -> timedelta:
+        """Exponential backoff: base, 2x base, 4x base... capped at six hours."""
+        return min(self.base_delay * (1 << (attempt - 1)), MAX_RETRY_DELAY)
+
+
+@dataclass(frozen=True)
+class BatchReport:
+    claimed: int = 0
+    done: int = 0
+    retrying: int = 0
+    parked: int = 0
+
+    def __add__(self, other: BatchReport) -> BatchReport:
+        return BatchReport(
+            self.claimed + other.claimed,
+            self.done + other.done,
+            self.retrying + other.retrying,
+            self.parked + other.parked,
+        )
+
+
+def worker_identity() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class EventProcessor:
+    def __init__(
+        self,
+        engine: Engine,
+        handlers: Mapping[str, Handler],
+        *,
+        batch_size: int = 50,
+        retry: RetryPolicy | None = None,
+        worker_id: str | None = None,
+    ) -> None:
+        self._engine = engine
+        self._handlers = handlers
+        self._batch_size = batch_size
+        self._retry = retry or RetryPolicy()
+        self._worker_id = worker_id or worker_identity()
+
+    def drain(self, now: datetime) -> BatchReport:
+        """Handle batches until no event is due at `now` (failed ones wait for their retry time)."""
+        total = BatchReport()
+        while (report := self.process_batch(now)).claimed:
+            total += report
+        return total
+
+    def process_batch(self, now: datetime) -> BatchReport:
+        with Session(self._engine, expire_on_commit=False) as session, session.begin():
+            events = session.exec(
+                select(WebhookEvent)
+                .where(WebhookEvent.status == EventStatus.PENDING)
+                .where(
+                    or_(col(WebhookEvent.next_attempt_at).is_(None), col(WebhookEvent.next_attempt_at) <= now)
+                )
+                .order_by(col(WebhookEvent.id))
+                .limit(self._batch_size)
+                .with_for_update(skip_locked=True)
+            ).all()
+            report = BatchReport(claimed=len(events))
+            for event in events:
+                report += self._handle(session, event, now)
+        return report
+
+    def _handle(self, session: Session, event: WebhookEvent, now: datetime) -> BatchReport:
+        event.attempts += 1
+        try:
+            with session.begin_nested():
+                self._dispatch(session, event, now)
+        except PermanentEventError as exc:
+            return self._park(event, exc)
+        except Exception as exc:
+            # Anything else may be transient (a lock timeout, a deadlock victim, a bug fixed by a deploy).
+            if event.attempts >= self._retry.max_attempts:
+                return self._park(event, exc)
+            event.next_attempt_at = now + self._retry.delay_after(event.attempts)
+            event.last_error = _describe(exc)
+            log.warning(
+                "event %s (%s) failed, attempt %d, retry at %s: %s",
+                event.id, event.topic, event.attempts, event.next_attempt_at.isoformat(), type(exc).__name__,
+            )  # fmt: skip
+            return BatchReport(retrying=1)
+        event.status = EventStatus.DONE
+        event.processed_at = now
+        event.processed_by = self._worker_id
+        event.next_attempt_at = None
+        event.last_error = None
+        return BatchReport(done=1)
+
+    def _dispatch(self, session: Session, event: WebhookEvent, now: datetime) -> None:
+        handler = self._handlers.get(event.topic)
+        if handler is None:
+            raise PermanentEventError(f"no handler for topic {event.topic!r}")
+        if event.body is None:
+            raise PermanentEventError("the raw body was purged; the event cannot be handled any more")
+        shop = session.get(Shop, event.shop_id) if event.shop_id is not None else None
+        if shop is None:
+            raise PermanentEventError(f"shop {event.shop_domain} no longer exists")
+        try:
+            payload = json.loads(event.body)
+        except ValueError as exc:
+            raise PermanentEventError(f"body is not valid JSON: {exc}") from exc
+        handler(WebhookContext(session=session, shop=shop, event=event, payload=payload, now=now))
+
+    def _park(self, event: WebhookEvent, exc: Exception) -> BatchReport:
+        event.status = EventStatus.PARKED
+        event.next_attempt_at = None
+        event.last_error = _describe(exc)
+        log.error(
+            "event %s (%s) parked after %d attempt(s): %s",
+            event.id,
+            event.topic,
+            event.attempts,
+            type(exc).__name__,
+        )
+        return BatchReport(parked=1)
+
+
+def _describe(exc: Exception) -> str:
+    # The engine hides SQL parameters, so database errors carry no customer data into this column.
+    return f"{type(exc).__name__}: {exc}"[:MAX_ERROR_LENGTH]

@@ -1,0 +1,34 @@
+"""Which handler a webhook topic is routed to. A topic missing here is stored as unhandled."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from shopify_app.events.context import Handler
+from shopify_app.mirror.checkouts import on_checkout
+from shopify_app.mirror.customers import on_customer, on_email_consent, on_sms_consent
+from shopify_app.mirror.orders import on_order
+from shopify_app.mirror.products import on_product, on_product_deleted, on_variant_stock
+from shopify_app.shops import on_app_uninstalled, on_shop_update
+
+HANDLERS: Mapping[str, Handler] = {
+    "app/uninstalled": on_app_uninstalled,
+    "shop/update": on_shop_update,
+    "checkouts/create": on_checkout,
+    "checkouts/update": on_checkout,
+    "orders/create": on_order,
+    "orders/updated": on_order,
+    "orders/paid": on_order,
+    "orders/cancelled": on_order,
+    "products/create": on_product,
+    "products/update": on_product,
+    "products/delete": on_product_deleted,
+    "variants/in_stock": on_variant_stock,
+    "variants/out_of_stock": on_variant_stock,
+    "customers/create": on_customer,
+    "customers/update": on_customer,
+    "customers_email_marketing_consent/update": on_email_consent,
+    "customers_marketing_consent/update": on_sms_consent,
+}
+
+HANDLED_TOPICS = frozenset(HANDLERS)

@@ -1,0 +1,1 @@
+"""Handlers that keep the local mirror of storefront state true to Shopify."""

@@ -1,0 +1,36 @@
+"""The tables. Importing this package registers every model on `SQLModel.metadata`."""
+
+from sqlmodel import SQLModel
+
+# Deterministic constraint names, so that migrations can name what they alter or drop.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# The models register themselves on import, so these imports stay below the convention.
+from shopify_app.models.events import EventStatus, WebhookEvent  # noqa: E402
+from shopify_app.models.mirror import (  # noqa: E402
+    Checkout,
+    ConsentRecord,
+    Customer,
+    Order,
+    Product,
+    Variant,
+)
+from shopify_app.models.shop import Shop  # noqa: E402
+
+__all__ = [
+    "Checkout",
+    "ConsentRecord",
+    "Customer",
+    "EventStatus",
+    "Order",
+    "Product",
+    "Shop",
+    "Variant",
+    "WebhookEvent",
+]

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Index, LargeBinary, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from shopify_app.db.types import BigId, UTCDateTime
+
+
+class EventStatus(StrEnum):
+    PENDING = "pending"  # waiting for the worker (again, after a failed attempt)
+    DONE = "done"
+    PARKED = "parked"  # gave up after retries or on a permanent error; `chorus events replay`
+    MALFORMED = "malformed"  # correctly signed but not JSON: kept for inspection, never processed
+    UNHANDLED = "unhandled"  # a topic Chorus has no handler for
+
+
+class WebhookEvent(SQLModel, table=True):
+    """One Shopify webhook delivery, stored verbatim before anything else happens to it."""
+
+    __tablename__ = "webhook_events"
+    __table_args__ = (
+        # A doubled subscription delivers one action twice with distinct webhook ids.
+        UniqueConstraint("shop_domain", "topic", "event_id", name="uq_webhook_events_shop_topic_event"),
+        Index("ix_webhook_events_due", "status", "next_attempt_at"),
+        Index("ix_webhook_events_received_at", "received_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
+    shop_domain: str = Field(max_length=255, index=True)
+    shop_id: int | None = Field(default=None, foreign_key="shops.id", sa_type=BigId, ondelete="SET NULL")
+    topic: str = Field(max_length=100)
+    webhook_id: str = Field(max_length=255, unique=True)
+    event_id: str | None = Field(default=None, max_length=255)
+    triggered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    api_version: str | None = Field(default=None, max_length=20)
+    received_at: datetime = Field(sa_type=UTCDateTime)
+    body: bytes | None = Field(default=None, sa_type=LargeBinary, repr=False)
+    body_purged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    status: str = Field(default=EventStatus.PENDING, max_length=20)
+    attempts: int = 0
+    # NULL means "as soon as possible"; set only when a failed attempt is retried later.
+    next_attempt_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_error: str | None = None
+    processed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    processed_by: str | None = Field(default=None, max_length=100)

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Field, SQLModel
+
+from shopify_app.db.types import BigId, UTCDateTime
+
+
+class Shop(SQLModel, table=True):
+    """A store Chorus serves. Secrets are stored encrypted (see `shopify_app.crypto`)."""
+
+    __tablename__ = "shops"
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
+    domain: str = Field(max_length=255, unique=True)  # the permanent *.myshopify.com domain
+    access_token_ciphertext: str | None = Field(default=None, repr=False)
+    # A merchant's own custom app signs webhooks with its own secret instead of Chorus's.
+    webhook_secret_ciphertext: str | None = Field(default=None, repr=False)
+    installed: bool = True
+    installed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    uninstalled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    name: str | None = None
+    email: str | None = None
+    currency: str | None = Field(default=None, max_length=3)
+    iana_timezone: str | None = None
+    primary_domain: str | None = None
+    postal_address: str | None = None
+    profile_updated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+    @property
+    def storefront_url(self) -> str:
+        return f"https://{self.primary_domain or self.domain}"

@@ -1,0 +1,47 @@
+"""The long-lived objects a process needs, built once from `Settings` by web, worker and CLI alike."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from shopify_app.clock import Clock, SystemClock
+from shopify_app.crypto import SecretBox
+from shopify_app.db.engine import make_engine
+from shopify_app.settings import Settings
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    secret_box: SecretBox
+    clock: Clock = field(default_factory=SystemClock)
+
+    @classmethod
+    def build(cls, settings: Settings, clock: Clock | None = None) -> Runtime:
+        return cls(
+            settings=settings,
+            engine=make_engine(settings.database_url),
+            secret_box=SecretBox(settings.encryption_keys),
+            clock=clock or SystemClock(),
+        )
+
+    def session(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+FLASK_EXTENSION = "chorus"
+
+
+def current_runtime() -> Runtime:
+    """The runtime of the Flask app handling the current request."""
+    from flask import current_app
+
+    runtime: Runtime = current_app.extensions[FLASK_EXTENSION]
+    return runtime

@@ -1,0 +1,184 @@
+"""Configuration, parsed once from the environment into one typed, immutable object.
+
+Everything that reads an environment variable lives here; the rest of the code receives `Settings`.
+A bad configuration stops the process at start with every problem listed at once.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+DEFAULT_DATABASE_URL = "sqlite:///chorus.db"
+MIB = 1024 * 1024
+
+T = TypeVar("T")
+
+
+class ConfigError(Exception):
+    """The environment does not describe a runnable Chorus; the message lists every problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+@dataclass(frozen=True)
+class Settings:
+    shopify_api_key: str
+    shopify_api_secret: str = field(repr=False)
+    app_url: str
+    encryption_keys: tuple[str, ...] = field(repr=False)
+    secret_key: str = field(repr=False)
+    # Accepted next to the current secret while a rotation is under way.
+    shopify_api_secret_previous: str | None = field(default=None, repr=False)
+    database_url: str = "sqlite:///chorus.db"
+    port: int = 8000
+    web_concurrency: int = 2
+    webhook_max_body_bytes: int = 8 * MIB
+    raw_body_retention_days: int = 30
+    worker_poll_seconds: float = 2.0
+    worker_batch_size: int = 50
+    event_max_attempts: int = 8
+    event_retry_base_seconds: float = 30.0
+    log_level: str = "INFO"
+
+    @property
+    def webhook_secrets(self) -> tuple[str, ...]:
+        """The app's client secrets a Shopify signature may have been made with, newest first."""
+        if self.shopify_api_secret_previous:
+            return (self.shopify_api_secret, self.shopify_api_secret_previous)
+        return (self.shopify_api_secret,)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        reader = _Reader(env)
+        api_secret = reader.required("SHOPIFY_API_SECRET", "the app's client secret (Partner Dashboard)")
+        secret_key = reader.required("SECRET_KEY", "a random string of 32+ characters that signs links")
+        if secret_key and len(secret_key) < 32:
+            reader.problem("SECRET_KEY must be at least 32 characters long")
+        if secret_key and secret_key == api_secret:
+            reader.problem("SECRET_KEY must differ from SHOPIFY_API_SECRET")
+        settings = cls(
+            shopify_api_key=reader.required("SHOPIFY_API_KEY", "the app's client id (Partner Dashboard)"),
+            shopify_api_secret=api_secret,
+            shopify_api_secret_previous=env.get("SHOPIFY_API_SECRET_PREVIOUS") or None,
+            app_url=reader.parsed("APP_URL", None, _parse_app_url, "the public https URL of this deployment"),
+            encryption_keys=reader.parsed(
+                "ENCRYPTION_KEY", None, _parse_fernet_keys, "comma-separated Fernet keys, newest first"
+            ),
+            secret_key=secret_key,
+            database_url=normalise_database_url(env.get("DATABASE_URL") or DEFAULT_DATABASE_URL),
+            port=reader.parsed("PORT", 8000, _positive_int),
+            web_concurrency=reader.parsed("WEB_CONCURRENCY", 2, _positive_int),
+            webhook_max_body_bytes=reader.parsed("WEBHOOK_MAX_BODY_BYTES", 8 * MIB, _positive_int),
+            raw_body_retention_days=reader.parsed("RAW_BODY_RETENTION_DAYS", 30, _positive_int),
+            worker_poll_seconds=reader.parsed("WORKER_POLL_SECONDS", 2.0, _positive_float),
+            worker_batch_size=reader.parsed("WORKER_BATCH_SIZE", 50, _positive_int),
+            event_max_attempts=reader.parsed("EVENT_MAX_ATTEMPTS", 8, _positive_int),
+            event_retry_base_seconds=reader.parsed("EVENT_RETRY_BASE_SECONDS", 30.0, _positive_float),
+            log_level=reader.parsed("LOG_LEVEL", "INFO", _log_level),
+        )
+        reader.raise_if_problems()
+        return settings
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept Heroku's `postgres://` form and pick the psycopg 3 driver for PostgreSQL."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+class _Reader:
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = env
+        self._problems: list[str] = []
+
+    def problem(self, text: str) -> None:
+        self._problems.append(text)
+
+    def required(self, name: str, meaning: str) -> str:
+        value = self._env.get(name, "").strip()
+        if not value:
+            self.problem(f"{name} is required: {meaning}")
+        return value
+
+    def parsed(self, name: str, default: T | None, parse: Callable[[str], T], meaning: str = "") -> T:
+        raw = self._env.get(name, "").strip()
+        if not raw:
+            if default is None:
+                self.problem(f"{name} is required: {meaning}")
+            return default  # type: ignore[return-value]  # only read when there are no problems
+        try:
+            return parse(raw)
+        except ValueError as exc:
+            self.problem(f"{name}: {exc}")
+            return default  # type: ignore[return-value]
+
+    def raise_if_problems(self) -> None:
+        if self._problems:
+            raise ConfigError(self._problems)
+
+
+def _positive_int(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"expected a whole number, got {raw!r}") from None
+    if value <= 0:
+        raise ValueError(f"expected a positive number, got {value}")
+    return value
+
+
+def _positive_float(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"expected a number, got {raw!r}") from None
+    if value <= 0:
+        raise ValueError(f"expected a positive number, got {value}")
+    return value
+
+
+def _log_level(raw: str) -> str:
+    level = raw.upper()
+    if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise ValueError(f"expected DEBUG, INFO, WARNING or ERROR, got {raw!r}")
+    return level
+
+
+def _parse_app_url(raw: str) -> str:
+    parts = urlsplit(raw)
+    local = parts.hostname in {"localhost", "127.0.0.1"}
+    if parts.scheme != "https" and not (parts.scheme == "http" and local):
+        raise ValueError(f"expected an https:// URL (http only for localhost), got {raw!r}")
+    if not parts.hostname:
+        raise ValueError(f"expected a URL with a host, got {raw!r}")
+    return raw.rstrip("/")
+
+
+def _parse_fernet_keys(raw: str) -> tuple[str, ...]:
+    keys = tuple(k.strip() for k in raw.split(",") if k.strip())
+    for position, key in enumerate(keys, start=1):
+        try:
+            valid = len(base64.urlsafe_b64decode(key.encode())) == 32
+        except (binascii.Error, ValueError):
+            valid = False
+        if not valid:
+            raise ValueError(
+                f"key #{position} is not a Fernet key (32 url-safe base64 bytes); "
+                "create one with `chorus keys generate`"
+            )
+    if not keys:
+        raise ValueError("no key given")
+    return keys

@@ -1,0 +1,1 @@
+"""Shopify platform facts: signatures, topics, domains, and (later) the Admin API client."""

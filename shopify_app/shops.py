@@ -1,0 +1,84 @@
+"""A shop's life in Chorus: registered (or installed), its profile kept current, uninstalled."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Session, select
+
+from shopify_app.crypto import SecretBox
+from shopify_app.events.context import WebhookContext
+from shopify_app.mirror import fields
+from shopify_app.mirror.store import is_newer
+from shopify_app.models import Shop
+from shopify_app.shopify.library import canonical_shop_domain
+
+
+class InvalidShopDomain(ValueError):
+    pass
+
+
+def register_shop(
+    session: Session,
+    secret_box: SecretBox,
+    domain: str,
+    *,
+    access_token: str,
+    webhook_secret: str | None,
+    now: datetime,
+) -> Shop:
+    """Register a shop (or refresh an existing one) with an Admin API token, e.g. a custom app's."""
+    canonical = canonical_shop_domain(domain)
+    if canonical is None:
+        raise InvalidShopDomain(f"{domain!r} is not a shop domain like example.myshopify.com")
+    shop = session.exec(select(Shop).where(Shop.domain == canonical)).first()
+    if shop is None:
+        shop = Shop(domain=canonical, created_at=now, updated_at=now)
+        session.add(shop)
+    shop.access_token_ciphertext = secret_box.encrypt(access_token)
+    shop.webhook_secret_ciphertext = secret_box.encrypt(webhook_secret) if webhook_secret else None
+    if not shop.installed or shop.installed_at is None:
+        shop.installed_at = now
+    shop.installed = True
+    shop.uninstalled_at = None
+    shop.updated_at = now
+    return shop
+
+
+def on_app_uninstalled(ctx: WebhookContext) -> None:
+    """app/uninstalled: stop everything for this shop and forget its access token."""
+    shop = ctx.shop
+    if shop.installed_at is not None and ctx.observed_at < shop.installed_at:
+        return  # a late delivery from before the shop installed again
+    shop.installed = False
+    shop.uninstalled_at = ctx.observed_at
+    shop.access_token_ciphertext = None
+    shop.updated_at = ctx.now
+
+
+def on_shop_update(ctx: WebhookContext) -> None:
+    """shop/update: name, contact, currency, timezone, domain and the postal address for emails."""
+    payload, shop = ctx.payload, ctx.shop
+    updated_at = fields.instant(payload.get("updated_at")) or ctx.observed_at
+    if not is_newer(updated_at, shop.profile_updated_at):
+        return
+    shop.name = fields.text(payload.get("name")) or shop.name
+    shop.email = fields.email(payload.get("customer_email") or payload.get("email")) or shop.email
+    shop.currency = fields.text(payload.get("currency")) or shop.currency
+    shop.iana_timezone = fields.text(payload.get("iana_timezone")) or shop.iana_timezone
+    shop.primary_domain = fields.text(payload.get("domain")) or shop.primary_domain
+    shop.postal_address = _postal_address(payload) or shop.postal_address
+    shop.profile_updated_at = updated_at
+    shop.updated_at = ctx.now
+
+
+def _postal_address(payload: dict[str, object]) -> str | None:
+    parts = [payload.get("address1"), payload.get("address2"), payload.get("city")]
+    region = " ".join(
+        str(p) for p in (payload.get("province_code") or payload.get("province"), payload.get("zip")) if p
+    )
+    lines = [str(p) for p in parts if p] + ([region] if region else [])
+    country = payload.get("country_name") or payload.get("country")
+    if country:
+        lines.append(str(country))
+    return ", ".join(lines) or None

@@ -1,0 +1,1 @@
+"""Webhook intake: verify, store, answer. Processing happens later, in the worker."""

@@ -1,0 +1,177 @@
+"""Receiving one webhook delivery: verify its signature, deduplicate it, store it verbatim.
+
+Nothing here interprets the payload beyond checking that it is JSON; that is the worker's job, so
+the request stays well inside Shopify's five-second limit whatever the handlers do.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+
+from shopify_app.clock import Clock, parse_instant
+from shopify_app.crypto import SecretBox
+from shopify_app.db.statements import dialect_insert
+from shopify_app.models import EventStatus, Shop, WebhookEvent
+from shopify_app.shopify.library import canonical_shop_domain
+from shopify_app.shopify.signatures import verify_webhook_signature
+from shopify_app.shopify.topics import PRIVACY_TOPICS
+
+log = logging.getLogger(__name__)
+
+
+class Outcome(StrEnum):
+    STORED = "stored"
+    DUPLICATE = "duplicate"
+    UNKNOWN_SHOP = "unknown_shop"  # acknowledged, not stored
+    SHOP_UNINSTALLED = "shop_uninstalled"  # acknowledged, not stored (privacy topics excepted)
+    BAD_SIGNATURE = "bad_signature"
+    MISSING_HEADERS = "missing_headers"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What Shopify sent: the raw body and its `X-Shopify-*` headers."""
+
+    body: bytes
+    signature: str | None
+    topic: str | None
+    shop_domain: str | None
+    webhook_id: str | None
+    event_id: str | None = None
+    triggered_at: str | None = None
+    api_version: str | None = None
+
+    @classmethod
+    def from_headers(cls, headers: Mapping[str, str], body: bytes) -> Delivery:
+        by_name = {name.lower(): value for name, value in headers.items()}  # names are case-insensitive
+
+        def header(name: str) -> str | None:
+            value = by_name.get(name.lower())
+            return value.strip() or None if value else None
+
+        return cls(
+            body=body,
+            signature=header("X-Shopify-Hmac-Sha256"),
+            topic=(header("X-Shopify-Topic") or "").lower() or None,
+            shop_domain=header("X-Shopify-Shop-Domain"),
+            webhook_id=header("X-Shopify-Webhook-Id"),
+            event_id=header("X-Shopify-Event-Id"),
+            triggered_at=header("X-Shopify-Triggered-At"),
+            api_version=header("X-Shopify-API-Version"),
+        )
+
+
+@dataclass(frozen=True)
+class _ShopKey:
+    id: int
+    installed: bool
+    webhook_secret_ciphertext: str | None
+
+
+class WebhookIntake:
+    def __init__(
+        self,
+        engine: Engine,
+        secret_box: SecretBox,
+        app_secrets: tuple[str, ...],
+        handled_topics: frozenset[str],
+        clock: Clock,
+    ) -> None:
+        self._engine = engine
+        self._secret_box = secret_box
+        self._app_secrets = app_secrets
+        self._handled_topics = handled_topics
+        self._clock = clock
+
+    def receive(self, delivery: Delivery) -> Outcome:
+        domain = canonical_shop_domain(delivery.shop_domain)
+        with Session(self._engine) as session:
+            shop = self._find_shop(session, domain) if domain else None
+            if not verify_webhook_signature(delivery.body, delivery.signature, self._secrets_for(shop)):
+                log.warning("webhook rejected: bad signature (shop=%s)", domain or "?")
+                return Outcome.BAD_SIGNATURE
+            if not (domain and delivery.topic and delivery.webhook_id):
+                return Outcome.MISSING_HEADERS
+            if shop is None:
+                log.info("webhook %s ignored: unknown shop %s", delivery.topic, domain)
+                return Outcome.UNKNOWN_SHOP
+            if not shop.installed and delivery.topic not in PRIVACY_TOPICS:
+                return Outcome.SHOP_UNINSTALLED
+            status, error = self._classify(delivery)
+            stored = self._store(session, delivery, domain, shop.id, status, error)
+            session.commit()
+        outcome = Outcome.STORED if stored else Outcome.DUPLICATE
+        log.info("webhook %s %s for %s (%s)", delivery.webhook_id, outcome, domain, delivery.topic)
+        return outcome
+
+    def _find_shop(self, session: Session, domain: str) -> _ShopKey | None:
+        row = session.exec(
+            select(Shop.id, Shop.installed, Shop.webhook_secret_ciphertext).where(Shop.domain == domain)
+        ).first()
+        if row is None or row[0] is None:
+            return None
+        return _ShopKey(id=row[0], installed=row[1], webhook_secret_ciphertext=row[2])
+
+    def _secrets_for(self, shop: _ShopKey | None) -> tuple[str, ...]:
+        if shop is not None and shop.webhook_secret_ciphertext:
+            return (self._secret_box.decrypt(shop.webhook_secret_ciphertext),)
+        return self._app_secrets
+
+    def _classify(self, delivery: Delivery) -> tuple[EventStatus, str | None]:
+        try:
+            payload = json.loads(delivery.body)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            return EventStatus.MALFORMED, f"body is not valid JSON: {exc}"
+        if not isinstance(payload, dict):
+            return EventStatus.MALFORMED, "body is JSON but not an object"
+        if delivery.topic not in self._handled_topics:
+            return EventStatus.UNHANDLED, None
+        return EventStatus.PENDING, None
+
+    def _store(
+        self,
+        session: Session,
+        delivery: Delivery,
+        domain: str,
+        shop_id: int,
+        status: EventStatus,
+        error: str | None,
+    ) -> bool:
+        statement = (
+            dialect_insert(self._engine.dialect.name, WebhookEvent)
+            .values(
+                shop_domain=domain,
+                shop_id=shop_id,
+                topic=delivery.topic,
+                webhook_id=delivery.webhook_id,
+                event_id=delivery.event_id,
+                triggered_at=_instant_or_none(delivery.triggered_at),
+                api_version=delivery.api_version,
+                received_at=self._clock.now(),
+                body=delivery.body,
+                status=status,
+                attempts=0,
+                last_error=error,
+            )
+            # Either unique key (webhook id; shop + topic + event id) makes it a repeat.
+            .on_conflict_do_nothing()
+            .returning(WebhookEvent.id)  # type: ignore[arg-type]
+        )
+        return session.execute(statement).first() is not None
+
+
+def _instant_or_none(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        return parse_instant(text)
+    except ValueError:
+        return None

@@ -1,0 +1,41 @@
+"""`POST /webhooks`: every Shopify webhook topic arrives here."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask, current_app, request
+
+from shopify_app.events.registry import HANDLED_TOPICS
+from shopify_app.runtime import Runtime
+from shopify_app.webhooks.intake import Delivery, Outcome, WebhookIntake
+
+blueprint = Blueprint("webhooks", __name__)
+
+EXTENSION = "chorus.webhook_intake"
+
+_STATUS = {
+    Outcome.STORED: 200,
+    Outcome.DUPLICATE: 200,
+    Outcome.UNKNOWN_SHOP: 200,
+    Outcome.SHOP_UNINSTALLED: 200,
+    Outcome.BAD_SIGNATURE: 401,
+    Outcome.MISSING_HEADERS: 400,
+}
+
+
+def init_app(app: Flask, runtime: Runtime) -> None:
+    app.extensions[EXTENSION] = WebhookIntake(
+        runtime.engine,
+        runtime.secret_box,
+        runtime.settings.webhook_secrets,
+        HANDLED_TOPICS,
+        runtime.clock,
+    )
+    app.register_blueprint(blueprint)
+
+
+@blueprint.post("/webhooks")
+def receive() -> tuple[dict[str, str], int]:
+    body = request.get_data(cache=False)  # 413 past MAX_CONTENT_LENGTH, chunked bodies included
+    intake: WebhookIntake = current_app.extensions[EXTENSION]
+    outcome = intake.receive(Delivery.from_headers(dict(request.headers.items()), body))
+    return {"result": outcome.value}, _STATUS[outcome]

@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from shopify_app.app import create_app
+from shopify_app.clock import FrozenClock
+from shopify_app.models import Shop
+from shopify_app.runtime import Runtime
+from shopify_app.settings import Settings
+from shopify_app.shops import register_shop
+from tests.support.db import Db
+from tests.support.database import empty_all_tables, postgres_database, sqlite_database
+from tests.support.env import chorus_env
+from tests.support.webhooks import SHOP
+
+RECEIVED_AT = datetime(2026, 11, 20, 10, 0, 5, tzinfo=UTC)
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Every test that uses the database runs once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        with sqlite_database(tmp_path_factory.mktemp("sqlite")) as url:
+            yield url
+    else:
+        with postgres_database() as url:
+            yield url
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """For what only PostgreSQL can show (several workers side by side)."""
+    with postgres_database() as url:
+        yield url
+
+
+@pytest.fixture
+def db_url(database_url: str) -> Iterator[str]:
+    """The parametrised database, emptied after the test."""
+    yield database_url
+    empty_all_tables(database_url)
+
+
+def make_settings(database_url: str, **overrides: str) -> Settings:
+    return Settings.from_env(chorus_env(database_url, **overrides))
+
+
+@pytest.fixture
+def settings(db_url: str) -> Settings:
+    return make_settings(db_url)
+
+
+@pytest.fixture
+def runtime(settings: Settings) -> Iterator[Runtime]:
+    runtime = Runtime.build(settings, clock=FrozenClock(RECEIVED_AT))
+    yield runtime
+    runtime.close()
+
+
+@pytest.fixture
+def db(runtime: Runtime) -> Db:
+    return Db(runtime)
+
+
+@pytest.fixture
+def shop(runtime: Runtime) -> Shop:
+    """An installed shop that signs webhooks with the app's secret."""
+    with runtime.session() as session, session.begin():
+        return register_shop(
+            session, runtime.secret_box, SHOP, access_token="shpat_test", webhook_secret=None, now=RECEIVED_AT
+        )
+
+
+@pytest.fixture
+def app(runtime: Runtime) -> Flask:
+    app = create_app(runtime)
+    app.testing = True
+    return app
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()

@@ -1,0 +1,33 @@
+"""Driving the pipeline in-process: deliver a webhook through intake, then let the worker handle it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from shopify_app.events.processor import BatchReport, EventProcessor
+from shopify_app.events.registry import HANDLED_TOPICS, HANDLERS
+from shopify_app.runtime import Runtime
+from shopify_app.webhooks.intake import Delivery, Outcome, WebhookIntake
+from tests.support import webhooks
+
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+
+
+def deliver(
+    runtime: Runtime,
+    topic: str,
+    payload: dict[str, Any] | bytes,
+    *,
+    shop: str = webhooks.SHOP,
+    **header_options: Any,
+) -> Outcome:
+    body = payload if isinstance(payload, bytes) else webhooks.encode(payload)
+    intake = WebhookIntake(
+        runtime.engine, runtime.secret_box, runtime.settings.webhook_secrets, HANDLED_TOPICS, runtime.clock
+    )
+    return intake.receive(Delivery.from_headers(webhooks.headers(topic, body, shop=shop, **header_options), body))
+
+
+def process(runtime: Runtime, now: datetime = NOW, **options: Any) -> BatchReport:
+    return EventProcessor(runtime.engine, HANDLERS, **options).drain(now)
