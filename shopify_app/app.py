@@ -15,7 +15,9 @@ def create_app(runtime: Runtime) -> Flask:
     app = Flask(__name__)
     app.config.update(
         SECRET_KEY=settings.secret_key,
-        MAX_CONTENT_LENGTH=settings.webhook_max_body_bytes,
+        # One byte over the limit, so that a chunked body (which Werkzeug silently cuts at this length)
+        # can be told apart from one exactly at the limit; see `webhooks.views.read_body`.
+        MAX_CONTENT_LENGTH=settings.webhook_max_body_bytes + 1,
     )
     app.extensions[FLASK_EXTENSION] = runtime
     health.init_app(app)

@@ -123,9 +123,7 @@ def shops() -> None:
 @shops.command("add")
 @click.argument("domain")
 @click.option("--token", required=True, help="An Admin API access token (e.g. from a custom app).")
-@click.option(
-    "--webhook-secret", help="The secret that app signs webhooks with (default: SHOPIFY_API_SECRET)."
-)
+@click.option("--webhook-secret", help="The secret that app signs webhooks with (default: SHOPIFY_API_SECRET).")
 @with_runtime
 def shops_add(runtime: Runtime, domain: str, token: str, webhook_secret: str | None) -> None:
     """Register or update a shop. Makes no network call."""
@@ -148,7 +146,7 @@ def shops_add(runtime: Runtime, domain: str, token: str, webhook_secret: str | N
 @with_runtime
 def shops_list(runtime: Runtime) -> None:
     """List shops and whether they are installed."""
-    with runtime.session() as session:
+    with runtime.read_session() as session:
         for shop in session.exec(select(Shop).order_by(Shop.domain)):
             state = "installed" if shop.installed else f"uninstalled {_when(shop.uninstalled_at)}"
             click.echo(f"{shop.domain}\t{state}")
@@ -160,9 +158,7 @@ def events() -> None:
 
 
 @events.command("list")
-@click.option(
-    "--status", type=click.Choice([s.value for s in EventStatus]), help="Only events in this state."
-)
+@click.option("--status", type=click.Choice([s.value for s in EventStatus]), help="Only events in this state.")
 @click.option("--shop", "shop_domain", help="Only this shop's events.")
 @click.option("--limit", default=50, show_default=True)
 @with_runtime
@@ -173,7 +169,7 @@ def events_list(runtime: Runtime, status: str | None, shop_domain: str | None, l
         query = query.where(WebhookEvent.status == status)
     if shop_domain:
         query = query.where(WebhookEvent.shop_domain == shop_domain)
-    with runtime.session() as session:
+    with runtime.read_session() as session:
         for event in session.exec(query):
             click.echo(
                 f"{event.id}\t{_when(event.received_at)}\t{event.shop_domain}\t{event.topic}\t"

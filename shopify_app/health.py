@@ -8,6 +8,7 @@ from flask import Blueprint, Flask
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from shopify_app.db.engine import read_only
 from shopify_app.runtime import current_runtime
 
 log = logging.getLogger(__name__)
@@ -22,7 +23,7 @@ def init_app(app: Flask) -> None:
 @blueprint.get("/healthz")
 def healthz() -> tuple[dict[str, str], int]:
     try:
-        with current_runtime().engine.connect() as connection:
+        with read_only(current_runtime().engine).connect() as connection:
             connection.execute(text("SELECT 1"))
     except SQLAlchemyError as exc:
         log.error("health check: database unreachable: %s", type(exc).__name__)

@@ -9,7 +9,7 @@ from sqlmodel import Session
 
 from shopify_app.clock import Clock, SystemClock
 from shopify_app.crypto import SecretBox
-from shopify_app.db.engine import make_engine
+from shopify_app.db.engine import make_engine, read_only
 from shopify_app.settings import Settings
 
 
@@ -31,6 +31,10 @@ class Runtime:
 
     def session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
+
+    def read_session(self) -> Session:
+        """For work that only reads (listing, reports); it never waits for a writer on SQLite."""
+        return Session(read_only(self.engine), expire_on_commit=False)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -32,7 +32,7 @@ class RunSummary:
     def describe(self) -> str:
         e = self.events
         return (
-            f"events: {e.done} handled, {e.retrying} to retry later, {e.parked} parked; "
+            f"events: {e.done} handled, {e.retry} to retry later, {e.parked} parked; "
             f"raw bodies purged: {self.bodies_purged}"
         )
 
@@ -59,9 +59,7 @@ class Worker:
     def drain_events(self) -> None:
         report = self._processor.drain(self._runtime.clock.now())
         if report.claimed:
-            log.info(
-                "events: %d handled, %d to retry, %d parked", report.done, report.retrying, report.parked
-            )
+            log.info("events: %d handled, %d to retry, %d parked", report.done, report.retry, report.parked)
 
     def purge(self, now: datetime | None = None) -> int:
         retention = timedelta(days=self._runtime.settings.raw_body_retention_days)
@@ -83,9 +81,7 @@ class Worker:
             coalesce=True,
             next_run_time=first_run,
         )
-        scheduler.add_job(
-            self.purge, "interval", seconds=PURGE_INTERVAL.total_seconds(), next_run_time=first_run
-        )
+        scheduler.add_job(self.purge, "interval", seconds=PURGE_INTERVAL.total_seconds(), next_run_time=first_run)
 
         def stop(signum: int, _frame: FrameType | None) -> None:
             log.info("worker stopping on signal %d", signum)

@@ -13,8 +13,8 @@ from shopify_app.models import Shop
 from shopify_app.runtime import Runtime
 from shopify_app.settings import Settings
 from shopify_app.shops import register_shop
-from tests.support.db import Db
 from tests.support.database import empty_all_tables, postgres_database, sqlite_database
+from tests.support.db import Db
 from tests.support.env import chorus_env
 from tests.support.webhooks import SHOP
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from shopify_app.events.context import WebhookContext
+from shopify_app.events.context import Handler, WebhookContext
 from shopify_app.events.processor import EventProcessor, RetryPolicy
 from shopify_app.events.registry import HANDLERS
 from shopify_app.events.replay import requeue_events
@@ -22,7 +22,7 @@ def events(db: Db) -> list[WebhookEvent]:
     return db.all(WebhookEvent)
 
 
-def failing_on(topic: str) -> dict[str, object]:
+def failing_on(topic: str) -> dict[str, Handler]:
     """The real handlers, except that one topic's handler raises as a transient failure would."""
 
     def broken(_ctx: WebhookContext) -> None:
@@ -31,9 +31,7 @@ def failing_on(topic: str) -> dict[str, object]:
     return {**HANDLERS, topic: broken}
 
 
-def test_stored_events_are_handled_once_with_the_frozen_clock(
-    runtime: Runtime, shop: Shop, db: Db
-) -> None:
+def test_stored_events_are_handled_once_with_the_frozen_clock(runtime: Runtime, shop: Shop, db: Db) -> None:
     deliver(runtime, "checkouts/create", payloads.checkout("ck-1"))
     deliver(runtime, "orders/create", payloads.order(1001))
 
@@ -52,13 +50,15 @@ def test_a_failing_event_is_retried_with_backoff_and_does_not_block_others(
     deliver(runtime, "orders/create", payloads.order(1001))
     deliver(runtime, "checkouts/create", payloads.checkout("ck-1"))
     processor = EventProcessor(
-        runtime.engine, failing_on("orders/create"), retry=RetryPolicy(base_delay=timedelta(seconds=30))  # type: ignore[arg-type]
+        runtime.engine,
+        failing_on("orders/create"),
+        retry=RetryPolicy(base_delay=timedelta(seconds=30)),
     )
 
     first = processor.drain(NOW)
 
     order_event, checkout_event = events(db)
-    assert (first.done, first.retrying) == (1, 1)
+    assert (first.done, first.retry) == (1, 1)
     assert checkout_event.status == EventStatus.DONE
     assert order_event.status == EventStatus.PENDING
     assert order_event.next_attempt_at == NOW + timedelta(seconds=30)
@@ -74,12 +74,12 @@ def test_a_failing_event_is_retried_with_backoff_and_does_not_block_others(
     assert db.rows(select(Order.order_id)) == [1001]
 
 
-def test_an_event_that_keeps_failing_is_parked_then_replayed(
-    runtime: Runtime, shop: Shop, db: Db
-) -> None:
+def test_an_event_that_keeps_failing_is_parked_then_replayed(runtime: Runtime, shop: Shop, db: Db) -> None:
     deliver(runtime, "orders/create", payloads.order(1001))
     processor = EventProcessor(
-        runtime.engine, failing_on("orders/create"), retry=RetryPolicy(max_attempts=3, base_delay=timedelta(seconds=1))  # type: ignore[arg-type]
+        runtime.engine,
+        failing_on("orders/create"),
+        retry=RetryPolicy(max_attempts=3, base_delay=timedelta(seconds=1)),
     )
     moment = NOW
     for _ in range(5):

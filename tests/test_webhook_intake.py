@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import io
 from datetime import UTC, datetime
+from typing import Any
 
 from flask.testing import FlaskClient
 from sqlmodel import select
-from werkzeug.test import EnvironBuilder
+from werkzeug.test import EnvironBuilder, TestResponse
 
 from shopify_app.models import EventStatus, Shop, WebhookEvent
 from shopify_app.runtime import Runtime
@@ -23,13 +24,11 @@ def stored(db: Db) -> list[WebhookEvent]:
     return db.all(WebhookEvent)
 
 
-def post(client: FlaskClient, topic: str, body: bytes, **options: object):  # type: ignore[no-untyped-def]
-    return client.post("/webhooks", data=body, headers=webhooks.headers(topic, body, **options))  # type: ignore[arg-type]
+def post(client: FlaskClient, topic: str, body: bytes, **options: Any) -> TestResponse:
+    return client.post("/webhooks", data=body, headers=webhooks.headers(topic, body, **options))
 
 
-def test_a_signed_delivery_is_stored_verbatim_and_acknowledged(
-    client: FlaskClient, shop: Shop, db: Db
-) -> None:
+def test_a_signed_delivery_is_stored_verbatim_and_acknowledged(client: FlaskClient, shop: Shop, db: Db) -> None:
     body = webhooks.fixture_bytes("orders_create.json")
     response = post(client, "orders/create", body, webhook_id="wh-1", event_id="ev-1")
 
@@ -51,9 +50,7 @@ def test_header_names_are_case_insensitive(client: FlaskClient, shop: Shop, db: 
     assert len(stored(db)) == 1
 
 
-def test_a_wrong_signature_is_rejected_and_nothing_is_stored(
-    client: FlaskClient, shop: Shop, db: Db
-) -> None:
+def test_a_wrong_signature_is_rejected_and_nothing_is_stored(client: FlaskClient, shop: Shop, db: Db) -> None:
     body = webhooks.fixture_bytes("orders_create.json")
     forged = post(client, "orders/create", body, secret="not-the-app-secret")
     tampered_headers = webhooks.headers("orders/create", body)
@@ -66,9 +63,7 @@ def test_a_wrong_signature_is_rejected_and_nothing_is_stored(
     assert stored(db) == []
 
 
-def test_the_previous_secret_is_accepted_during_a_rotation(
-    client: FlaskClient, shop: Shop, db: Db
-) -> None:
+def test_the_previous_secret_is_accepted_during_a_rotation(client: FlaskClient, shop: Shop, db: Db) -> None:
     body = webhooks.fixture_bytes("customers_create.json")
     assert post(client, "customers/create", body, secret=PREVIOUS_API_SECRET).status_code == 200
     assert len(stored(db)) == 1
@@ -88,9 +83,7 @@ def test_a_custom_app_shop_is_verified_with_its_own_secret(client: FlaskClient, 
     assert (own.status_code, app_signed.status_code) == (200, 401)
 
 
-def test_a_repeated_delivery_is_acknowledged_and_changes_nothing(
-    client: FlaskClient, shop: Shop, db: Db
-) -> None:
+def test_a_repeated_delivery_is_acknowledged_and_changes_nothing(client: FlaskClient, shop: Shop, db: Db) -> None:
     body = webhooks.fixture_bytes("orders_create.json")
     first = post(client, "orders/create", body, webhook_id="wh-1")
     again = post(client, "orders/create", body, webhook_id="wh-1")
@@ -108,7 +101,10 @@ def test_a_doubled_subscription_is_stored_once(client: FlaskClient, shop: Shop, 
     other_topic = post(client, "orders/paid", body, webhook_id="wh-c", event_id="ev-1")
 
     assert [first.status_code, second.status_code, other_topic.status_code] == [200, 200, 200]
-    assert [(e.topic, e.webhook_id) for e in stored(db)] == [("orders/create", "wh-a"), ("orders/paid", "wh-c")]
+    assert [(e.topic, e.webhook_id) for e in stored(db)] == [
+        ("orders/create", "wh-a"),
+        ("orders/paid", "wh-c"),
+    ]
 
 
 def test_a_signed_body_that_is_not_json_is_kept_as_malformed_and_never_processed(
@@ -122,7 +118,8 @@ def test_a_signed_body_that_is_not_json_is_kept_as_malformed_and_never_processed
     [event] = stored(db)
     assert event.status == EventStatus.MALFORMED
     assert event.body == body
-    assert event.last_error is not None and "not valid JSON" in event.last_error
+    assert event.last_error is not None
+    assert "not valid JSON" in event.last_error
     assert report.claimed == 0
 
 
@@ -133,9 +130,7 @@ def test_an_unknown_topic_is_stored_as_unhandled(client: FlaskClient, shop: Shop
     assert (event.topic, event.status) == ("carts/create", EventStatus.UNHANDLED)
 
 
-def test_a_shop_chorus_never_knew_is_acknowledged_and_ignored(
-    client: FlaskClient, shop: Shop, db: Db
-) -> None:
+def test_a_shop_chorus_never_knew_is_acknowledged_and_ignored(client: FlaskClient, shop: Shop, db: Db) -> None:
     body = webhooks.fixture_bytes("orders_create.json")
     response = post(client, "orders/create", body, shop="stranger.myshopify.com")
     assert response.status_code == 200
@@ -166,7 +161,7 @@ def test_a_body_over_the_limit_gets_413_and_nothing_is_stored(
     environ = EnvironBuilder(
         path="/webhooks",
         method="POST",
-        headers=webhooks.headers("orders/create", body),
+        headers=list(webhooks.headers("orders/create", body).items()),
         input_stream=io.BytesIO(body),
     ).get_environ()
     del environ["CONTENT_LENGTH"]
@@ -185,3 +180,11 @@ def test_missing_topic_or_shop_headers_on_a_signed_body_are_a_client_error(
     del headers["X-Shopify-Topic"]
     assert client.post("/webhooks", data=body, headers=headers).status_code == 400
     assert stored(db) == []
+
+
+def test_a_body_exactly_at_the_limit_is_accepted(client: FlaskClient, shop: Shop, runtime: Runtime, db: Db) -> None:
+    limit = runtime.settings.webhook_max_body_bytes
+    body = b'{"pad": "' + b"x" * (limit - 11) + b'"}'
+    assert len(body) == limit
+    assert post(client, "orders/create", body).status_code == 200
+    assert len(stored(db)) == 1

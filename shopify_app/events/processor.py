@@ -13,15 +13,17 @@ import json
 import logging
 import os
 import socket
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal
 
 from sqlalchemy import Engine, or_
 from sqlmodel import Session, col, select
 
 from shopify_app.events.context import Handler, PermanentEventError, WebhookContext
-from shopify_app.models import EventStatus, Shop, WebhookEvent
+from shopify_app.models import EventAttempt, EventStatus, Shop, WebhookEvent
 
 log = logging.getLogger(__name__)
 
@@ -39,18 +41,21 @@ class RetryPolicy:
         return min(self.base_delay * (1 << (attempt - 1)), MAX_RETRY_DELAY)
 
 
+Outcome = Literal["done", "retry", "parked"]
+
+
 @dataclass(frozen=True)
 class BatchReport:
     claimed: int = 0
     done: int = 0
-    retrying: int = 0
+    retry: int = 0
     parked: int = 0
 
     def __add__(self, other: BatchReport) -> BatchReport:
         return BatchReport(
             self.claimed + other.claimed,
             self.done + other.done,
-            self.retrying + other.retrying,
+            self.retry + other.retry,
             self.parked + other.parked,
         )
 
@@ -87,9 +92,7 @@ class EventProcessor:
             events = session.exec(
                 select(WebhookEvent)
                 .where(WebhookEvent.status == EventStatus.PENDING)
-                .where(
-                    or_(col(WebhookEvent.next_attempt_at).is_(None), col(WebhookEvent.next_attempt_at) <= now)
-                )
+                .where(or_(col(WebhookEvent.next_attempt_at).is_(None), col(WebhookEvent.next_attempt_at) <= now))
                 .order_by(col(WebhookEvent.id))
                 .limit(self._batch_size)
                 .with_for_update(skip_locked=True)
@@ -101,28 +104,38 @@ class EventProcessor:
 
     def _handle(self, session: Session, event: WebhookEvent, now: datetime) -> BatchReport:
         event.attempts += 1
+        started = time.perf_counter()
         try:
             with session.begin_nested():
                 self._dispatch(session, event, now)
         except PermanentEventError as exc:
-            return self._park(event, exc)
+            outcome = self._park(event, exc)
         except Exception as exc:
             # Anything else may be transient (a lock timeout, a deadlock victim, a bug fixed by a deploy).
-            if event.attempts >= self._retry.max_attempts:
-                return self._park(event, exc)
-            event.next_attempt_at = now + self._retry.delay_after(event.attempts)
-            event.last_error = _describe(exc)
-            log.warning(
-                "event %s (%s) failed, attempt %d, retry at %s: %s",
-                event.id, event.topic, event.attempts, event.next_attempt_at.isoformat(), type(exc).__name__,
-            )  # fmt: skip
-            return BatchReport(retrying=1)
-        event.status = EventStatus.DONE
-        event.processed_at = now
-        event.processed_by = self._worker_id
-        event.next_attempt_at = None
-        event.last_error = None
-        return BatchReport(done=1)
+            outcome = (
+                self._park(event, exc)
+                if event.attempts >= self._retry.max_attempts
+                else self._retry_later(event, exc, now)
+            )
+        else:
+            event.status = EventStatus.DONE
+            event.processed_at = now
+            event.next_attempt_at = None
+            event.last_error = None
+            outcome = "done"
+        assert event.id is not None
+        session.add(
+            EventAttempt(
+                event_id=event.id,
+                number=event.attempts,
+                outcome=outcome,
+                error=event.last_error,
+                worker=self._worker_id,
+                at=now,
+                duration_ms=round((time.perf_counter() - started) * 1000, 3),
+            )
+        )
+        return BatchReport(**{outcome: 1})
 
     def _dispatch(self, session: Session, event: WebhookEvent, now: datetime) -> None:
         handler = self._handlers.get(event.topic)
@@ -139,18 +152,24 @@ class EventProcessor:
             raise PermanentEventError(f"body is not valid JSON: {exc}") from exc
         handler(WebhookContext(session=session, shop=shop, event=event, payload=payload, now=now))
 
-    def _park(self, event: WebhookEvent, exc: Exception) -> BatchReport:
+    def _retry_later(self, event: WebhookEvent, exc: Exception, now: datetime) -> Outcome:
+        event.next_attempt_at = now + self._retry.delay_after(event.attempts)
+        event.last_error = _describe(exc)
+        log.warning(
+            "event %s (%s) failed, attempt %d, retry at %s: %s",
+            event.id, event.topic, event.attempts, event.next_attempt_at.isoformat(), type(exc).__name__,
+        )  # fmt: skip
+        return "retry"
+
+    def _park(self, event: WebhookEvent, exc: Exception) -> Outcome:
         event.status = EventStatus.PARKED
         event.next_attempt_at = None
         event.last_error = _describe(exc)
         log.error(
             "event %s (%s) parked after %d attempt(s): %s",
-            event.id,
-            event.topic,
-            event.attempts,
-            type(exc).__name__,
-        )
-        return BatchReport(parked=1)
+            event.id, event.topic, event.attempts, type(exc).__name__,
+        )  # fmt: skip
+        return "parked"
 
 
 def _describe(exc: Exception) -> str:

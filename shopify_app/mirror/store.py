@@ -12,9 +12,7 @@ from shopify_app.db.statements import dialect_insert
 M = TypeVar("M", bound=SQLModel)
 
 
-def locked_row(
-    session: Session, model: type[M], key: dict[str, Any], defaults: dict[str, Any] | None = None
-) -> M:
+def locked_row(session: Session, model: type[M], key: dict[str, Any], defaults: dict[str, Any] | None = None) -> M:
     """The row with `key`, created if missing, locked until the transaction ends.
 
     Insert-if-absent first, then select for update: two workers racing on a new row both end up
@@ -24,9 +22,7 @@ def locked_row(
     row = session.exec(query).first()
     if row is None:
         dialect = session.get_bind().dialect.name
-        session.execute(
-            dialect_insert(dialect, model).values(**key, **(defaults or {})).on_conflict_do_nothing()
-        )
+        session.execute(dialect_insert(dialect, model).values(**key, **(defaults or {})).on_conflict_do_nothing())
         row = session.exec(query).one()
     return row
 

@@ -12,7 +12,7 @@ SQLModel.metadata.naming_convention = {
 }
 
 # The models register themselves on import, so these imports stay below the convention.
-from shopify_app.models.events import EventStatus, WebhookEvent  # noqa: E402
+from shopify_app.models.events import EventAttempt, EventStatus, WebhookEvent  # noqa: E402
 from shopify_app.models.mirror import (  # noqa: E402
     Checkout,
     ConsentRecord,
@@ -27,6 +27,7 @@ __all__ = [
     "Checkout",
     "ConsentRecord",
     "Customer",
+    "EventAttempt",
     "EventStatus",
     "Order",
     "Product",

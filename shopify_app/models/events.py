@@ -45,4 +45,22 @@ class WebhookEvent(SQLModel, table=True):
     next_attempt_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_error: str | None = None
     processed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    processed_by: str | None = Field(default=None, max_length=100)
+
+
+class EventAttempt(SQLModel, table=True):
+    """One handling of one event, written in the same transaction as the handling's effects.
+
+    A handling that was rolled back (a crash, a kill) leaves no row; so exactly one `done` row per
+    event is the proof that its effects were applied exactly once.
+    """
+
+    __tablename__ = "event_attempts"
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
+    event_id: int = Field(foreign_key="webhook_events.id", sa_type=BigId, ondelete="CASCADE", index=True)
+    number: int
+    outcome: str = Field(max_length=10)  # "done" | "retry" | "parked"
+    error: str | None = None
+    worker: str = Field(max_length=100)
+    at: datetime = Field(sa_type=UTCDateTime)
+    duration_ms: float

@@ -163,7 +163,7 @@ class WebhookIntake:
             )
             # Either unique key (webhook id; shop + topic + event id) makes it a repeat.
             .on_conflict_do_nothing()
-            .returning(WebhookEvent.id)  # type: ignore[arg-type]
+            .returning(WebhookEvent.id)
         )
         return session.execute(statement).first() is not None
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from flask import Blueprint, Flask, current_app, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from shopify_app.events.registry import HANDLED_TOPICS
-from shopify_app.runtime import Runtime
+from shopify_app.runtime import Runtime, current_runtime
 from shopify_app.webhooks.intake import Delivery, Outcome, WebhookIntake
 
 blueprint = Blueprint("webhooks", __name__)
@@ -22,6 +23,14 @@ _STATUS = {
 }
 
 
+def read_body(limit: int) -> bytes:
+    """The raw body, or 413 when it is longer than `limit`, whether declared or chunked."""
+    body = request.get_data(cache=False)  # a declared Content-Length over the limit raises 413 here
+    if len(body) > limit:
+        raise RequestEntityTooLarge()
+    return body
+
+
 def init_app(app: Flask, runtime: Runtime) -> None:
     app.extensions[EXTENSION] = WebhookIntake(
         runtime.engine,
@@ -35,7 +44,7 @@ def init_app(app: Flask, runtime: Runtime) -> None:
 
 @blueprint.post("/webhooks")
 def receive() -> tuple[dict[str, str], int]:
-    body = request.get_data(cache=False)  # 413 past MAX_CONTENT_LENGTH, chunked bodies included
+    body = read_body(current_runtime().settings.webhook_max_body_bytes)
     intake: WebhookIntake = current_app.extensions[EXTENSION]
     outcome = intake.receive(Delivery.from_headers(dict(request.headers.items()), body))
     return {"result": outcome.value}, _STATUS[outcome]

@@ -22,7 +22,7 @@ class Db:
         self._runtime = runtime
 
     def rows(self, statement: SelectOfScalar[Any]) -> list[Any]:
-        with self._runtime.session() as session:
+        with self._runtime.read_session() as session:
             return list(session.exec(statement))
 
     def all(self, model: type[M], *where: Any) -> list[M]:

@@ -31,7 +31,10 @@ def chorus_env(database_url: str, **overrides: str) -> dict[str, str]:
 def process_env(database_url: str, **overrides: str) -> dict[str, str]:
     """The environment for a `chorus` subprocess: the test config over a clean PATH."""
     venv_bin = str(Path(sys.executable).parent)
-    base = {"PATH": f"{venv_bin}:{os.environ.get('PATH', '/usr/bin:/bin')}", "HOME": os.environ.get("HOME", "/")}
+    base = {
+        "PATH": f"{venv_bin}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+        "HOME": os.environ.get("HOME", "/"),
+    }
     return {**base, **chorus_env(database_url, **overrides)}
 
 

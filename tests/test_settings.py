@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from shopify_app.settings import ConfigError, Settings
+from tests.support.env import API_SECRET, ENCRYPTION_KEY, chorus_command, chorus_env
+
+
+def test_a_complete_environment_is_parsed_with_defaults() -> None:
+    settings = Settings.from_env({k: v for k, v in chorus_env("").items() if k != "DATABASE_URL"})
+
+    assert settings.database_url == "sqlite:///chorus.db"
+    assert settings.port == 8000
+    assert settings.webhook_max_body_bytes == 8 * 1024 * 1024
+    assert settings.encryption_keys == (ENCRYPTION_KEY,)
+    assert settings.webhook_secrets == (API_SECRET, "previous_secret_key")
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("postgres://u:p@db.example:5432/chorus", "postgresql+psycopg://u:p@db.example:5432/chorus"),
+        ("postgresql://u@localhost/chorus", "postgresql+psycopg://u@localhost/chorus"),
+        ("sqlite:////var/data/chorus.db", "sqlite:////var/data/chorus.db"),
+    ],
+)
+def test_herokus_database_url_forms_are_accepted(given: str, expected: str) -> None:
+    assert Settings.from_env(chorus_env(given)).database_url == expected
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    env = chorus_env("", SHOPIFY_API_KEY="", ENCRYPTION_KEY="not-a-key", PORT="eighty", APP_URL="http://chorus.example")
+
+    with pytest.raises(ConfigError) as raised:
+        Settings.from_env(env)
+
+    problems = "\n".join(raised.value.problems)
+    assert "SHOPIFY_API_KEY is required" in problems
+    assert "ENCRYPTION_KEY: key #1 is not a Fernet key" in problems
+    assert "PORT: expected a whole number, got 'eighty'" in problems
+    assert "APP_URL: expected an https:// URL" in problems
+    assert len(raised.value.problems) == 4
+
+
+def test_the_link_signing_key_is_never_the_shopify_secret() -> None:
+    with pytest.raises(ConfigError, match="SECRET_KEY must differ from SHOPIFY_API_SECRET"):
+        Settings.from_env(chorus_env("", SECRET_KEY=API_SECRET * 3, SHOPIFY_API_SECRET=API_SECRET * 3))
+
+
+def test_rotating_keys_are_all_kept_newest_first() -> None:
+    newer = "3q2Tq7i4x2iEJwZf3FkMWv9V2mD5n1x8yYb0m8zXw2E="
+    settings = Settings.from_env(chorus_env("", ENCRYPTION_KEY=f"{newer}, {ENCRYPTION_KEY}"))
+    assert settings.encryption_keys == (newer, ENCRYPTION_KEY)
+
+
+def test_secrets_stay_out_of_the_settings_repr() -> None:
+    text = repr(Settings.from_env(chorus_env("")))
+    assert API_SECRET not in text
+    assert ENCRYPTION_KEY not in text
+
+
+def test_the_command_stops_at_start_with_a_clear_message() -> None:
+    env = {k: v for k, v in chorus_env("sqlite:///unused.db").items() if k != "SHOPIFY_API_SECRET"}
+    result = subprocess.run([*chorus_command(), "worker", "--once"], env=env, capture_output=True, text=True)
+
+    assert result.returncode == 2
+    assert "SHOPIFY_API_SECRET is required" in result.stderr
