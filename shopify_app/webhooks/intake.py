@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlmodel import col, select
 
 from shopify_app.clock import Clock, parse_instant
 from shopify_app.crypto import SecretBox
+from shopify_app.db.engine import read_only
 from shopify_app.db.statements import dialect_insert
 from shopify_app.models import EventStatus, Shop, WebhookEvent
 from shopify_app.shopify.library import canonical_shop_domain
@@ -70,60 +72,85 @@ class Delivery:
 
 
 @dataclass(frozen=True)
-class _ShopKey:
+class ShopKey:
+    """What intake needs to know of a shop: which secrets sign its webhooks, and whether it is installed."""
+
     id: int
     installed: bool
-    webhook_secret_ciphertext: str | None
+    secrets: tuple[str, ...]
+
+
+class ShopDirectory:
+    """Shop lookups for intake, remembered for a few seconds: most deliveries come from a few busy shops.
+
+    Only found shops are remembered, so a newly registered shop is never turned away. A change to a known
+    shop (a new webhook secret, an uninstall) takes effect within `ttl_seconds`.
+    """
+
+    def __init__(self, engine: Engine, secret_box: SecretBox, app_secrets: tuple[str, ...], ttl_seconds: float) -> None:
+        self._engine = read_only(engine)
+        self._secret_box = secret_box
+        self._app_secrets = app_secrets
+        self._ttl = ttl_seconds
+        self._known: dict[str, tuple[float, ShopKey]] = {}
+
+    def find(self, domain: str) -> ShopKey | None:
+        cached = self._known.get(domain)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        with self._engine.connect() as connection:
+            row = connection.execute(
+                select(Shop.id, Shop.installed, Shop.webhook_secret_ciphertext).where(Shop.domain == domain)
+            ).first()
+        if row is None:
+            self._known.pop(domain, None)
+            return None
+        shop_id, installed, secret_ciphertext = row
+        # A merchant's own custom app signs with its own secret; otherwise Chorus's app secrets apply.
+        secrets = (self._secret_box.decrypt(secret_ciphertext),) if secret_ciphertext else self._app_secrets
+        key = ShopKey(id=shop_id, installed=installed, secrets=secrets)
+        self._known[domain] = (time.monotonic() + self._ttl, key)
+        return key
 
 
 class WebhookIntake:
     def __init__(
         self,
         engine: Engine,
-        secret_box: SecretBox,
+        shops: ShopDirectory,
         app_secrets: tuple[str, ...],
         handled_topics: frozenset[str],
         clock: Clock,
     ) -> None:
         self._engine = engine
-        self._secret_box = secret_box
+        self._shops = shops
         self._app_secrets = app_secrets
         self._handled_topics = handled_topics
         self._clock = clock
+        # Built once: intake is the hottest path, and either unique key (the webhook id; the shop, topic
+        # and event id of a doubled subscription) makes a delivery a repeat.
+        self._insert = (
+            dialect_insert(engine.dialect.name, WebhookEvent).on_conflict_do_nothing().returning(col(WebhookEvent.id))
+        )
 
     def receive(self, delivery: Delivery) -> Outcome:
         domain = canonical_shop_domain(delivery.shop_domain)
-        with Session(self._engine) as session:
-            shop = self._find_shop(session, domain) if domain else None
-            if not verify_webhook_signature(delivery.body, delivery.signature, self._secrets_for(shop)):
-                log.warning("webhook rejected: bad signature (shop=%s)", domain or "?")
-                return Outcome.BAD_SIGNATURE
-            if not (domain and delivery.topic and delivery.webhook_id):
-                return Outcome.MISSING_HEADERS
-            if shop is None:
-                log.info("webhook %s ignored: unknown shop %s", delivery.topic, domain)
-                return Outcome.UNKNOWN_SHOP
-            if not shop.installed and delivery.topic not in PRIVACY_TOPICS:
-                return Outcome.SHOP_UNINSTALLED
-            status, error = self._classify(delivery)
-            stored = self._store(session, delivery, domain, shop.id, status, error)
-            session.commit()
-        outcome = Outcome.STORED if stored else Outcome.DUPLICATE
+        shop = self._shops.find(domain) if domain else None
+        secrets = shop.secrets if shop is not None else self._app_secrets
+        if not verify_webhook_signature(delivery.body, delivery.signature, secrets):
+            log.warning("webhook rejected: bad signature (shop=%s)", domain or "?")
+            return Outcome.BAD_SIGNATURE
+        if not (domain and delivery.topic and delivery.webhook_id):
+            return Outcome.MISSING_HEADERS
+        if shop is None:
+            log.info("webhook %s ignored: unknown shop %s", delivery.topic, domain)
+            return Outcome.UNKNOWN_SHOP
+        if not shop.installed and delivery.topic not in PRIVACY_TOPICS:
+            return Outcome.SHOP_UNINSTALLED
+        status, error = self._classify(delivery)
+        outcome = Outcome.STORED if self._store(delivery, domain, shop.id, status, error) else Outcome.DUPLICATE
         log.info("webhook %s %s for %s (%s)", delivery.webhook_id, outcome, domain, delivery.topic)
         return outcome
-
-    def _find_shop(self, session: Session, domain: str) -> _ShopKey | None:
-        row = session.exec(
-            select(Shop.id, Shop.installed, Shop.webhook_secret_ciphertext).where(Shop.domain == domain)
-        ).first()
-        if row is None or row[0] is None:
-            return None
-        return _ShopKey(id=row[0], installed=row[1], webhook_secret_ciphertext=row[2])
-
-    def _secrets_for(self, shop: _ShopKey | None) -> tuple[str, ...]:
-        if shop is not None and shop.webhook_secret_ciphertext:
-            return (self._secret_box.decrypt(shop.webhook_secret_ciphertext),)
-        return self._app_secrets
 
     def _classify(self, delivery: Delivery) -> tuple[EventStatus, str | None]:
         try:
@@ -138,34 +165,28 @@ class WebhookIntake:
 
     def _store(
         self,
-        session: Session,
         delivery: Delivery,
         domain: str,
         shop_id: int,
         status: EventStatus,
         error: str | None,
     ) -> bool:
-        statement = (
-            dialect_insert(self._engine.dialect.name, WebhookEvent)
-            .values(
-                shop_domain=domain,
-                shop_id=shop_id,
-                topic=delivery.topic,
-                webhook_id=delivery.webhook_id,
-                event_id=delivery.event_id,
-                triggered_at=_instant_or_none(delivery.triggered_at),
-                api_version=delivery.api_version,
-                received_at=self._clock.now(),
-                body=delivery.body,
-                status=status,
-                attempts=0,
-                last_error=error,
-            )
-            # Either unique key (webhook id; shop + topic + event id) makes it a repeat.
-            .on_conflict_do_nothing()
-            .returning(WebhookEvent.id)
-        )
-        return session.execute(statement).first() is not None
+        row = {
+            "shop_domain": domain,
+            "shop_id": shop_id,
+            "topic": delivery.topic,
+            "webhook_id": delivery.webhook_id,
+            "event_id": delivery.event_id,
+            "triggered_at": _instant_or_none(delivery.triggered_at),
+            "api_version": delivery.api_version,
+            "received_at": self._clock.now(),
+            "body": delivery.body,
+            "status": status,
+            "attempts": 0,
+            "last_error": error,
+        }
+        with self._engine.begin() as connection:
+            return connection.execute(self._insert, row).first() is not None
 
 
 def _instant_or_none(text: str | None) -> datetime | None:

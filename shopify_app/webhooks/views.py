@@ -7,11 +7,12 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from shopify_app.events.registry import HANDLED_TOPICS
 from shopify_app.runtime import Runtime, current_runtime
-from shopify_app.webhooks.intake import Delivery, Outcome, WebhookIntake
+from shopify_app.webhooks.intake import Delivery, Outcome, ShopDirectory, WebhookIntake
 
 blueprint = Blueprint("webhooks", __name__)
 
 EXTENSION = "chorus.webhook_intake"
+SHOP_CACHE_SECONDS = 10.0
 
 _STATUS = {
     Outcome.STORED: 200,
@@ -31,14 +32,14 @@ def read_body(limit: int) -> bytes:
     return body
 
 
+def build_intake(runtime: Runtime, shop_cache_seconds: float = SHOP_CACHE_SECONDS) -> WebhookIntake:
+    secrets = runtime.settings.webhook_secrets
+    shops = ShopDirectory(runtime.engine, runtime.secret_box, secrets, shop_cache_seconds)
+    return WebhookIntake(runtime.engine, shops, secrets, HANDLED_TOPICS, runtime.clock)
+
+
 def init_app(app: Flask, runtime: Runtime) -> None:
-    app.extensions[EXTENSION] = WebhookIntake(
-        runtime.engine,
-        runtime.secret_box,
-        runtime.settings.webhook_secrets,
-        HANDLED_TOPICS,
-        runtime.clock,
-    )
+    app.extensions[EXTENSION] = build_intake(runtime)
     app.register_blueprint(blueprint)
 
 

@@ -6,9 +6,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shopify_app.events.processor import BatchReport, EventProcessor
-from shopify_app.events.registry import HANDLED_TOPICS, HANDLERS
+from shopify_app.events.registry import HANDLERS
 from shopify_app.runtime import Runtime
-from shopify_app.webhooks.intake import Delivery, Outcome, WebhookIntake
+from shopify_app.webhooks.intake import Delivery, Outcome
+from shopify_app.webhooks.views import build_intake
 from tests.support import webhooks
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -23,10 +24,9 @@ def deliver(
     **header_options: Any,
 ) -> Outcome:
     body = payload if isinstance(payload, bytes) else webhooks.encode(payload)
-    intake = WebhookIntake(
-        runtime.engine, runtime.secret_box, runtime.settings.webhook_secrets, HANDLED_TOPICS, runtime.clock
+    return build_intake(runtime).receive(
+        Delivery.from_headers(webhooks.headers(topic, body, shop=shop, **header_options), body)
     )
-    return intake.receive(Delivery.from_headers(webhooks.headers(topic, body, shop=shop, **header_options), body))
 
 
 def process(runtime: Runtime, now: datetime = NOW, **options: Any) -> BatchReport:
