@@ -6,7 +6,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import wraps
 from typing import Any, TypeVar
 
@@ -17,6 +17,7 @@ from shopify_app.clock import FrozenClock, parse_instant
 from shopify_app.crypto import generate_key
 from shopify_app.db import migrate
 from shopify_app.events.replay import requeue_events
+from shopify_app.flow_settings import UnknownFlow, UnknownShop, configure_flow
 from shopify_app.models import EventStatus, Shop, WebhookEvent
 from shopify_app.runtime import Runtime
 from shopify_app.settings import ConfigError, Settings
@@ -191,6 +192,42 @@ def events_replay(
     with runtime.session() as session, session.begin():
         count = requeue_events(session, statuses=statuses, ids=ids, topic=topic, shop_domain=shop_domain)
     click.echo(f"{count} event(s) re-queued")
+
+
+@main.group()
+def flows() -> None:
+    """Switch flows on or off per shop."""
+
+
+@flows.command("enable")
+@click.argument("flow")
+@click.option("--shop", "domain", required=True, help="The shop's myshopify domain.")
+@click.option("--delay", "delay_minutes", type=click.IntRange(min=1), help="Minutes to wait before the first message.")
+@with_runtime
+def flows_enable(runtime: Runtime, flow: str, domain: str, delay_minutes: int | None) -> None:
+    """Switch FLOW on for a shop (new shops start with it on)."""
+    delay = timedelta(minutes=delay_minutes) if delay_minutes else None
+    _configure(runtime, flow, domain, enabled=True, delay=delay)
+
+
+@flows.command("disable")
+@click.argument("flow")
+@click.option("--shop", "domain", required=True, help="The shop's myshopify domain.")
+@with_runtime
+def flows_disable(runtime: Runtime, flow: str, domain: str) -> None:
+    """Switch FLOW off for a shop: nothing more is sent; waiting reminders are skipped when due."""
+    _configure(runtime, flow, domain, enabled=False, delay=None)
+
+
+def _configure(runtime: Runtime, flow: str, domain: str, *, enabled: bool, delay: timedelta | None) -> None:
+    with runtime.session() as session, session.begin():
+        try:
+            row = configure_flow(session, domain, flow, enabled=enabled, delay=delay, now=runtime.clock.now())
+        except (UnknownFlow, UnknownShop) as exc:
+            raise click.UsageError(str(exc)) from None
+        state = "enabled" if row.enabled else "disabled"
+        delay_text = f", delay {row.delay_seconds // 60} min" if row.delay_seconds else ""
+        click.echo(f"{flow} {state} for {domain}{delay_text}")
 
 
 @main.group()

@@ -10,8 +10,11 @@ import base64
 import binascii
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from email.utils import parseaddr
 from typing import TypeVar
 from urllib.parse import urlsplit
+
+from connectors.email.smtp import SmtpConfig
 
 DEFAULT_DATABASE_URL = "sqlite:///chorus.db"
 MIB = 1024 * 1024
@@ -46,6 +49,11 @@ class Settings:
     event_max_attempts: int = 8
     event_retry_base_seconds: float = 30.0
     log_level: str = "INFO"
+    smtp_url: str | None = field(default=None, repr=False)  # None: no email is sent
+    smtp_ca_file: str | None = None  # a private CA for the SMTP server's certificate
+    email_from: str | None = None  # the address; the display name is the shop's name
+    message_lease_seconds: int = 300
+    demo_mode: bool = False  # set by `chorus demo` only
 
     @property
     def webhook_secrets(self) -> tuple[str, ...]:
@@ -86,7 +94,12 @@ class Settings:
             event_max_attempts=reader.parsed("EVENT_MAX_ATTEMPTS", 8, _positive_int),
             event_retry_base_seconds=reader.parsed("EVENT_RETRY_BASE_SECONDS", 30.0, _positive_float),
             log_level=reader.parsed("LOG_LEVEL", "INFO", _log_level),
+            smtp_url=reader.parsed("SMTP_URL", None, _smtp_url, optional=True),
+            smtp_ca_file=env.get("SMTP_CA_FILE") or None,
+            email_from=reader.parsed("EMAIL_FROM", None, _email_address, optional=True),
         )
+        if settings.smtp_url and not settings.email_from:
+            reader.problem("EMAIL_FROM is required when SMTP_URL is set: the address messages are sent from")
         reader.raise_if_problems()
         return settings
 
@@ -113,10 +126,12 @@ class _Reader:
             self.problem(f"{name} is required: {meaning}")
         return value
 
-    def parsed(self, name: str, default: T | None, parse: Callable[[str], T], meaning: str = "") -> T:
+    def parsed(
+        self, name: str, default: T | None, parse: Callable[[str], T], meaning: str = "", *, optional: bool = False
+    ) -> T:
         raw = self._env.get(name, "").strip()
         if not raw:
-            if default is None:
+            if default is None and not optional:
                 self.problem(f"{name} is required: {meaning}")
             return default  # type: ignore[return-value]  # only read when there are no problems
         try:
@@ -155,6 +170,18 @@ def _log_level(raw: str) -> str:
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise ValueError(f"expected DEBUG, INFO, WARNING or ERROR, got {raw!r}")
     return level
+
+
+def _smtp_url(raw: str) -> str:
+    SmtpConfig.from_url(raw)  # raises ValueError with what is wrong
+    return raw
+
+
+def _email_address(raw: str) -> str:
+    _name, address = parseaddr(raw)
+    if "@" not in address:
+        raise ValueError(f"expected an email address, got {raw!r}")
+    return address
 
 
 def _parse_app_url(raw: str) -> str:

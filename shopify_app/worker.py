@@ -1,4 +1,4 @@
-"""The worker process: one APScheduler loop that drains the event queue and runs periodic duties.
+"""The worker process: one APScheduler loop that handles stored events and sends what is due.
 
 `run_once` is the same work with the clock frozen at one instant, repeated until nothing is due.
 Jobs stay thin: build the services, call them with `now`, log the outcome.
@@ -14,9 +14,12 @@ from types import FrameType
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 
+from shopify_app.channels import email_channel
 from shopify_app.events.processor import BatchReport, EventProcessor, RetryPolicy
 from shopify_app.events.registry import HANDLERS
 from shopify_app.events.retention import purge_raw_bodies
+from shopify_app.journeys.reminders import ReminderReport, ReminderSender
+from shopify_app.messaging.links import UnsubscribeLinks
 from shopify_app.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -27,13 +30,15 @@ PURGE_INTERVAL = timedelta(hours=1)
 @dataclass(frozen=True)
 class RunSummary:
     events: BatchReport
+    reminders: ReminderReport
     bodies_purged: int
 
     def describe(self) -> str:
-        e = self.events
+        e, r = self.events, self.reminders
         return (
             f"events: {e.done} handled, {e.retry} to retry later, {e.parked} parked; "
-            f"raw bodies purged: {self.bodies_purged}"
+            f"reminders: {r.sent} sent, {r.skipped} skipped, {r.deferred} deferred, {r.refused} refused, "
+            f"{r.unknown} unknown; raw bodies purged: {self.bodies_purged}"
         )
 
 
@@ -41,7 +46,7 @@ class Worker:
     def __init__(self, runtime: Runtime) -> None:
         settings = runtime.settings
         self._runtime = runtime
-        self._processor = EventProcessor(
+        self._events = EventProcessor(
             runtime.engine,
             HANDLERS,
             batch_size=settings.worker_batch_size,
@@ -50,16 +55,41 @@ class Worker:
                 base_delay=timedelta(seconds=settings.event_retry_base_seconds),
             ),
         )
+        channel = email_channel(settings)
+        self._reminders = (
+            ReminderSender(
+                runtime.engine,
+                channel,
+                UnsubscribeLinks(settings.secret_key, settings.app_url),
+                sender_address=settings.email_from or "",
+                lease=timedelta(seconds=settings.message_lease_seconds),
+            )
+            if channel is not None
+            else None
+        )
+        if self._reminders is None:
+            log.warning("SMTP_URL is not set: no email will be sent; due reminders wait")
 
     def run_once(self) -> RunSummary:
         """Everything due at the runtime clock's current instant, until nothing more is due."""
         now = self._runtime.clock.now()
-        return RunSummary(events=self._processor.drain(now), bodies_purged=self.purge(now))
+        events, reminders = self._due_work(now)
+        return RunSummary(events=events, reminders=reminders, bodies_purged=self.purge(now))
 
-    def drain_events(self) -> None:
-        report = self._processor.drain(self._runtime.clock.now())
-        if report.claimed:
-            log.info("events: %d handled, %d to retry, %d parked", report.done, report.retry, report.parked)
+    def _due_work(self, now: datetime) -> tuple[BatchReport, ReminderReport]:
+        events, reminders = BatchReport(), ReminderReport()
+        while True:
+            # Events first: a reminder is decided on the storefront as the latest deliveries left it.
+            handled = self._events.drain(now)
+            sent = self._reminders.run(now) if self._reminders else ReminderReport()
+            events, reminders = events + handled, reminders + sent
+            if not handled.claimed:
+                return events, reminders
+
+    def tick(self) -> None:
+        events, reminders = self._due_work(self._runtime.clock.now())
+        if events.claimed or reminders != ReminderReport():
+            log.info("%s", RunSummary(events, reminders, 0).describe())
 
     def purge(self, now: datetime | None = None) -> int:
         retention = timedelta(days=self._runtime.settings.raw_body_retention_days)
@@ -74,7 +104,7 @@ class Worker:
         first_run = datetime.now(UTC)
         # One instance of each job at a time; a late run is merged, not queued.
         scheduler.add_job(
-            self.drain_events,
+            self.tick,
             "interval",
             seconds=self._runtime.settings.worker_poll_seconds,
             max_instances=1,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -16,12 +15,7 @@ from shopify_app.models import Shop, WebhookEvent
 from tests.support import webhooks
 from tests.support.db import Db
 from tests.support.env import chorus_command, process_env
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from tests.support.net import free_port
 
 
 @pytest.fixture

@@ -4,18 +4,33 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from shopify_app.events.context import Handler
+from shopify_app.events.context import Handler, WebhookContext
+from shopify_app.journeys import enrolment
 from shopify_app.mirror.checkouts import on_checkout
 from shopify_app.mirror.customers import on_customer, on_email_consent, on_sms_consent
 from shopify_app.mirror.orders import on_order
 from shopify_app.mirror.products import on_product, on_product_deleted, on_variant_stock
 from shopify_app.shops import on_app_uninstalled, on_shop_update
 
+
+def in_order(*handlers: Handler) -> Handler:
+    """Several handlers for one topic, run in order in the same transaction."""
+
+    def run(ctx: WebhookContext) -> None:
+        for handler in handlers:
+            handler(ctx)
+
+    return run
+
+
+# Mirror first, so that the flows read the storefront as this delivery left it.
+_checkout = in_order(on_checkout, enrolment.on_checkout)
+
 HANDLERS: Mapping[str, Handler] = {
     "app/uninstalled": on_app_uninstalled,
     "shop/update": on_shop_update,
-    "checkouts/create": on_checkout,
-    "checkouts/update": on_checkout,
+    "checkouts/create": _checkout,
+    "checkouts/update": _checkout,
     "orders/create": on_order,
     "orders/updated": on_order,
     "orders/paid": on_order,

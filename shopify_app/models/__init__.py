@@ -13,6 +13,14 @@ SQLModel.metadata.naming_convention = {
 
 # The models register themselves on import, so these imports stay below the convention.
 from shopify_app.models.events import EventAttempt, EventStatus, WebhookEvent  # noqa: E402
+from shopify_app.models.journeys import (  # noqa: E402
+    FINISHED_STATES,
+    Decision,
+    Journey,
+    JourneyState,
+    ShopFlow,
+)
+from shopify_app.models.messages import Message, MessageStatus, Suppression  # noqa: E402
 from shopify_app.models.mirror import (  # noqa: E402
     Checkout,
     ConsentRecord,
@@ -24,14 +32,22 @@ from shopify_app.models.mirror import (  # noqa: E402
 from shopify_app.models.shop import Shop  # noqa: E402
 
 __all__ = [
+    "FINISHED_STATES",
     "Checkout",
     "ConsentRecord",
     "Customer",
+    "Decision",
     "EventAttempt",
     "EventStatus",
+    "Journey",
+    "JourneyState",
+    "Message",
+    "MessageStatus",
     "Order",
     "Product",
     "Shop",
+    "ShopFlow",
+    "Suppression",
     "Variant",
     "WebhookEvent",
 ]

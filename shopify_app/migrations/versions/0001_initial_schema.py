@@ -98,6 +98,23 @@ def upgrade() -> None:
     with op.batch_alter_table('customers', schema=None) as batch_op:
         batch_op.create_index('ix_customers_shop_email', ['shop_id', 'email'], unique=False)
 
+    op.create_table('journeys',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('shop_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('flow', sqlmodel.sql.sqltypes.AutoString(length=50), nullable=False),
+    sa.Column('subject', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
+    sa.Column('state', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+    sa.Column('reason', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('due_at', shopify_app.db.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', shopify_app.db.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', shopify_app.db.types.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['shop_id'], ['shops.id'], name=op.f('fk_journeys_shop_id_shops'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_journeys')),
+    sa.UniqueConstraint('shop_id', 'flow', 'subject', name=op.f('uq_journeys_shop_id_flow_subject'))
+    )
+    with op.batch_alter_table('journeys', schema=None) as batch_op:
+        batch_op.create_index('ix_journeys_due', ['state', 'due_at'], unique=False)
+
     op.create_table('orders',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('shop_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -141,6 +158,17 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['shop_id'], ['shops.id'], name=op.f('fk_products_shop_id_shops'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_products')),
     sa.UniqueConstraint('shop_id', 'product_id', name=op.f('uq_products_shop_id_product_id'))
+    )
+    op.create_table('shop_flows',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('shop_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('flow', sqlmodel.sql.sqltypes.AutoString(length=50), nullable=False),
+    sa.Column('enabled', sa.Boolean(), nullable=False),
+    sa.Column('delay_seconds', sa.Integer(), nullable=True),
+    sa.Column('updated_at', shopify_app.db.types.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['shop_id'], ['shops.id'], name=op.f('fk_shop_flows_shop_id_shops'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_shop_flows')),
+    sa.UniqueConstraint('shop_id', 'flow', name=op.f('uq_shop_flows_shop_id_flow'))
     )
     op.create_table('variants',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -212,6 +240,24 @@ def upgrade() -> None:
     with op.batch_alter_table('consent_records', schema=None) as batch_op:
         batch_op.create_index('ix_consent_records_shop_customer', ['shop_id', 'customer_id'], unique=False)
 
+    op.create_table('decisions',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('shop_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('journey_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('flow', sqlmodel.sql.sqltypes.AutoString(length=50), nullable=False),
+    sa.Column('step', sqlmodel.sql.sqltypes.AutoString(length=50), nullable=False),
+    sa.Column('outcome', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+    sa.Column('reason', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('detail', sa.JSON(), nullable=False),
+    sa.Column('decided_at', shopify_app.db.types.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['journey_id'], ['journeys.id'], name=op.f('fk_decisions_journey_id_journeys'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['shop_id'], ['shops.id'], name=op.f('fk_decisions_shop_id_shops'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_decisions'))
+    )
+    with op.batch_alter_table('decisions', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_decisions_journey_id'), ['journey_id'], unique=False)
+        batch_op.create_index('ix_decisions_shop_decided', ['shop_id', 'decided_at'], unique=False)
+
     op.create_table('event_attempts',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('event_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -227,15 +273,66 @@ def upgrade() -> None:
     with op.batch_alter_table('event_attempts', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_event_attempts_event_id'), ['event_id'], unique=False)
 
+    op.create_table('messages',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('shop_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('journey_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('flow', sqlmodel.sql.sqltypes.AutoString(length=50), nullable=False),
+    sa.Column('step', sqlmodel.sql.sqltypes.AutoString(length=50), nullable=False),
+    sa.Column('channel', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+    sa.Column('recipient', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('subject', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('body_html', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('body_text', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('lease_until', shopify_app.db.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('provider_message_id', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('error', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('created_at', shopify_app.db.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('sent_at', shopify_app.db.types.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['journey_id'], ['journeys.id'], name=op.f('fk_messages_journey_id_journeys'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['shop_id'], ['shops.id'], name=op.f('fk_messages_shop_id_shops'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_messages')),
+    sa.UniqueConstraint('journey_id', 'step', 'channel', name=op.f('uq_messages_journey_id_step_channel'))
+    )
+    with op.batch_alter_table('messages', schema=None) as batch_op:
+        batch_op.create_index('ix_messages_shop_created', ['shop_id', 'created_at'], unique=False)
+        batch_op.create_index('ix_messages_status_lease', ['status', 'lease_until'], unique=False)
+
+    op.create_table('suppressions',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('shop_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('channel', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+    sa.Column('address', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('reason', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('message_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('created_at', shopify_app.db.types.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['message_id'], ['messages.id'], name=op.f('fk_suppressions_message_id_messages'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['shop_id'], ['shops.id'], name=op.f('fk_suppressions_shop_id_shops'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_suppressions')),
+    sa.UniqueConstraint('shop_id', 'channel', 'address', name=op.f('uq_suppressions_shop_id_channel_address'))
+    )
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    op.drop_table('suppressions')
+    with op.batch_alter_table('messages', schema=None) as batch_op:
+        batch_op.drop_index('ix_messages_status_lease')
+        batch_op.drop_index('ix_messages_shop_created')
+
+    op.drop_table('messages')
     with op.batch_alter_table('event_attempts', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_event_attempts_event_id'))
 
     op.drop_table('event_attempts')
+    with op.batch_alter_table('decisions', schema=None) as batch_op:
+        batch_op.drop_index('ix_decisions_shop_decided')
+        batch_op.drop_index(batch_op.f('ix_decisions_journey_id'))
+
+    op.drop_table('decisions')
     with op.batch_alter_table('consent_records', schema=None) as batch_op:
         batch_op.drop_index('ix_consent_records_shop_customer')
 
@@ -250,6 +347,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_variants_shop_product')
 
     op.drop_table('variants')
+    op.drop_table('shop_flows')
     op.drop_table('products')
     with op.batch_alter_table('orders', schema=None) as batch_op:
         batch_op.drop_index('ix_orders_shop_email')
@@ -258,6 +356,10 @@ def downgrade() -> None:
         batch_op.drop_index('ix_orders_shop_cart_token')
 
     op.drop_table('orders')
+    with op.batch_alter_table('journeys', schema=None) as batch_op:
+        batch_op.drop_index('ix_journeys_due')
+
+    op.drop_table('journeys')
     with op.batch_alter_table('customers', schema=None) as batch_op:
         batch_op.drop_index('ix_customers_shop_email')
 

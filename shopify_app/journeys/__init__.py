@@ -1,0 +1,1 @@
+"""Running flows against the mirror: enrolment on storefront events, decisions and sends when due."""

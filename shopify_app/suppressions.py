@@ -1,0 +1,35 @@
+"""Addresses that must not be contacted again on a channel (unsubscribed through Chorus, refused)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Session
+
+from shopify_app.db.statements import dialect_insert
+from shopify_app.models import Suppression
+
+
+def suppress(
+    session: Session,
+    *,
+    shop_id: int,
+    channel: str,
+    address: str,
+    reason: str,
+    message_id: int | None,
+    now: datetime,
+) -> None:
+    """Idempotent: the first reason given for an address is kept."""
+    session.execute(
+        dialect_insert(session.get_bind().dialect.name, Suppression)
+        .values(
+            shop_id=shop_id,
+            channel=channel,
+            address=address.strip().lower(),
+            reason=reason,
+            message_id=message_id,
+            created_at=now,
+        )
+        .on_conflict_do_nothing()
+    )

@@ -1,0 +1,1 @@
+"""Pages and endpoints served to people: customers (unsubscribe) and, in demo mode, the operator."""

@@ -1,0 +1,313 @@
+"""The abandoned checkout flow end to end: webhooks in, worker, re-validation, a real SMTP server out."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+
+from shopify_app.app import create_app
+from shopify_app.clock import FrozenClock
+from shopify_app.models import Decision, Journey, Message, Shop, Suppression
+from shopify_app.runtime import Runtime
+from shopify_app.worker import RunSummary, Worker
+from tests.conftest import RECEIVED_AT, make_settings
+from tests.support import payloads, webhooks
+from tests.support.db import Db
+from tests.support.env import chorus_command, process_env
+from tests.support.pipeline import deliver
+from tests.support.smtp import Sink, SmtpServer, smtp_server
+
+STARTED = "2026-11-20T10:00:00Z"  # the checkout's last update: the reminder is due an hour later
+BEFORE_DUE = datetime(2026, 11, 20, 10, 59, tzinfo=UTC)
+AFTER_DUE = datetime(2026, 11, 20, 11, 5, tzinfo=UTC)
+VARIANT = 808950810  # the variant in Shopify's checkout sample
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    with smtp_server() as server:
+        yield server
+
+
+@pytest.fixture
+def mail_runtime(db_url: str, smtp: SmtpServer) -> Iterator[Runtime]:
+    settings = make_settings(db_url, SMTP_URL=smtp.url, EMAIL_FROM="reminders@mail.chorus.example")
+    runtime = Runtime.build(settings, clock=FrozenClock(RECEIVED_AT))
+    yield runtime
+    runtime.close()
+
+
+@pytest.fixture
+def store(mail_runtime: Runtime, shop: Shop) -> Runtime:
+    """The shop's profile and catalogue, as Shopify's webhooks describe them."""
+    profile = webhooks.fixture_json("app_uninstalled.json") | {
+        "name": "Lumen Lamps",
+        "updated_at": "2026-11-19T00:00:00Z",
+    }
+    deliver(mail_runtime, "shop/update", profile)
+    deliver(mail_runtime, "products/create", payloads.product(updated_at="2026-11-20T09:00:00Z"))
+    return mail_runtime
+
+
+def run_worker(runtime: Runtime, at: datetime) -> RunSummary:
+    return Worker(Runtime(runtime.settings, runtime.engine, runtime.secret_box, FrozenClock(at))).run_once()
+
+
+def abandon(runtime: Runtime, token: str = "ck-1", **changes: Any) -> None:
+    fields: dict[str, Any] = {"buyer_accepts_marketing": True, "email": "ada@example.com", "updated_at": STARTED}
+    fields.update(changes)
+    deliver(runtime, "checkouts/create", payloads.checkout(token, **fields))
+
+
+def reasons(db: Db) -> list[tuple[str, str]]:
+    return [(d.outcome, d.reason) for d in db.all(Decision)]
+
+
+def test_exactly_one_email_with_the_current_price_when_nothing_happened(
+    store: Runtime, smtp: SmtpServer, db: Db
+) -> None:
+    abandon(store)
+    run_worker(store, BEFORE_DUE)
+    assert smtp.sink.received == []  # not yet due
+
+    # The price drops after the checkout: the reminder must show today's price, not the checkout's.
+    cheaper = payloads.variant(VARIANT, price="149.00", updated_at="2026-11-20T10:30:00Z", image_id=562641783)
+    deliver(store, "products/update", payloads.product(updated_at="2026-11-20T10:30:00Z", variants=[cheaper]))
+    first = run_worker(store, AFTER_DUE)
+    again = run_worker(store, AFTER_DUE + timedelta(hours=2))
+
+    assert (first.reminders.sent, again.reminders.sent) == (1, 0)
+    [received] = smtp.sink.received
+    assert received.recipients == ["ada@example.com"]
+    text, html = received.part("text/plain"), received.part("text/html")
+    assert "149.00 USD" in text
+    assert "199.00" not in text + html
+    assert "https://checkout.local/548380009/checkouts/123123123/recover?key=example-secret-token" in text
+    assert 'src="https://cdn.shopify.com/s/files/ipod-nano-pink.png"' in html
+    [message] = db.all(Message)
+    assert (message.status, message.recipient, message.attempts) == ("sent", "ada@example.com", 1)
+    assert reasons(db) == [("waiting", "enrolled"), ("sending", "send"), ("sent", "sent")]
+    sending = db.all(Decision)[1]
+    assert sending.detail["items"][0]["unit_price"] in ("149.00", "149.0000")
+
+
+def test_the_message_reads_back_from_the_server_with_compliant_headers_and_parts(
+    store: Runtime, smtp: SmtpServer, db: Db
+) -> None:
+    abandon(store)
+    run_worker(store, AFTER_DUE)
+
+    [received] = smtp.sink.received
+    headers = received.data.split(b"\r\n\r\n")[0].decode().replace("\r\n", "\n")
+    match = re.search(r"^List-Unsubscribe: <(https://chorus\.example/unsubscribe/[A-Za-z0-9_.\-]+)>$", headers, re.M)
+    assert match, headers  # one line, unencoded, an https URL
+    assert "\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\n" in headers
+    message = received.parsed()
+    assert message["From"] == "Lumen Lamps <reminders@mail.chorus.example>"
+    assert message["Subject"] == "John, you left something at Lumen Lamps"  # the customer's first name
+    assert message.get_content_type() == "multipart/alternative"
+    text, html = received.part("text/plain"), received.part("text/html")
+    for body in (text, html):
+        assert "190 MacLaren Street, Houston, TN 37178, United States" in body  # CAN-SPAM: a postal address
+        assert match.group(1) in body  # a visible unsubscribe link
+    assert "<script" not in html
+
+
+@pytest.mark.parametrize("when", ["before the checkout webhook", "during the delay"])
+def test_no_email_when_the_checkout_became_an_order(store: Runtime, smtp: SmtpServer, db: Db, when: str) -> None:
+    placed = payloads.order(
+        1001, checkout_token="ck-1", created_at="2026-11-20T10:20:00Z", updated_at="2026-11-20T10:20:00Z"
+    )
+    if when == "before the checkout webhook":
+        deliver(store, "orders/create", placed)
+        run_worker(store, BEFORE_DUE)
+        abandon(store)
+    else:
+        abandon(store)
+        run_worker(store, BEFORE_DUE)
+        deliver(store, "orders/create", placed)
+
+    summary = run_worker(store, AFTER_DUE)
+
+    assert (summary.reminders.sent, summary.reminders.skipped) == (0, 1)
+    assert smtp.sink.received == []
+    assert reasons(db)[-1] == ("skipped", "order_placed")
+
+
+def test_no_email_when_the_same_customer_bought_in_the_shop(store: Runtime, smtp: SmtpServer, db: Db) -> None:
+    abandon(store)
+    pos = payloads.order(
+        2002,
+        source_name="pos",
+        checkout_token=None,
+        cart_token=None,
+        email=None,
+        contact_email=None,
+        customer=payloads.checkout()["customer"],  # the same Shopify customer, in the shop
+        created_at="2026-11-20T10:40:00Z",
+        updated_at="2026-11-20T10:40:00Z",
+    )
+    deliver(store, "orders/create", pos)
+
+    run_worker(store, AFTER_DUE)
+
+    assert smtp.sink.received == []
+    assert reasons(db)[-1] == ("skipped", "ordered_since")
+
+
+def test_no_email_without_consent(store: Runtime, smtp: SmtpServer, db: Db) -> None:
+    abandon(store, buyer_accepts_marketing=False)
+    run_worker(store, AFTER_DUE)
+
+    assert smtp.sink.received == []
+    assert reasons(db) == [("ineligible", "no_consent")]
+
+
+def test_no_email_when_consent_was_withdrawn_during_the_delay(store: Runtime, smtp: SmtpServer, db: Db) -> None:
+    abandon(store)
+    customer_id = payloads.checkout()["customer"]["id"]
+    withdrawn = {"state": "unsubscribed", "opt_in_level": "single_opt_in", "consent_updated_at": "2026-11-20T10:30:00Z"}
+    deliver(
+        store,
+        "customers_email_marketing_consent/update",
+        {"customer_id": customer_id, "email_address": "ada@example.com", "email_marketing_consent": withdrawn},
+    )
+    run_worker(store, AFTER_DUE)
+
+    assert smtp.sink.received == []
+    assert reasons(db)[-1] == ("skipped", "consent_withdrawn")
+
+
+def test_a_newer_update_pushes_the_reminder_back(store: Runtime, smtp: SmtpServer, db: Db) -> None:
+    abandon(store)
+    abandon(store, updated_at="2026-11-20T10:45:00Z")
+
+    run_worker(store, AFTER_DUE)
+    assert smtp.sink.received == []
+    assert db.one(Journey).due_at == datetime(2026, 11, 20, 11, 45, tzinfo=UTC)
+    run_worker(store, datetime(2026, 11, 20, 11, 46, tzinfo=UTC))
+    assert len(smtp.sink.received) == 1
+
+
+def test_a_disabled_flow_sends_nothing(store: Runtime, smtp: SmtpServer, db: Db) -> None:
+    from shopify_app.flow_settings import configure_flow
+
+    abandon(store)
+    with db.write() as session:
+        configure_flow(session, webhooks.SHOP, "abandoned_checkout", enabled=False, now=RECEIVED_AT)
+    run_worker(store, AFTER_DUE)
+
+    assert smtp.sink.received == []
+    assert reasons(db)[-1] == ("skipped", "flow_disabled")
+
+
+def test_an_uninstalled_shop_sends_nothing(store: Runtime, smtp: SmtpServer, db: Db) -> None:
+    abandon(store)
+    deliver(
+        store, "app/uninstalled", webhooks.fixture_bytes("app_uninstalled.json"), triggered_at="2026-11-20T10:30:00Z"
+    )
+    run_worker(store, AFTER_DUE)
+
+    assert smtp.sink.received == []
+    assert reasons(db)[-1] == ("skipped", "shop_uninstalled")
+
+
+def test_an_old_checkout_is_not_recovered(store: Runtime, smtp: SmtpServer, db: Db) -> None:
+    abandon(store)
+    run_worker(store, datetime(2026, 11, 28, 12, 0, tzinfo=UTC))  # the worker was down for a week
+
+    assert smtp.sink.received == []
+    assert reasons(db)[-1] == ("skipped", "too_old")
+
+
+def test_get_on_the_unsubscribe_link_changes_nothing_and_post_unsubscribes(
+    store: Runtime, smtp: SmtpServer, db: Db
+) -> None:
+    client: FlaskClient = create_app(store).test_client()
+    abandon(store, "ck-1")
+    run_worker(store, AFTER_DUE)
+    [first] = smtp.sink.received
+    link = first.parsed()["List-Unsubscribe"].strip("<>")
+    path = link.removeprefix("https://chorus.example")
+
+    page = client.get(path)
+    assert page.status_code == 200
+    assert b'<form method="post">' in page.data
+    assert b"a**@example.com" in page.data  # the address, masked
+    assert db.all(Suppression) == []
+
+    abandon(store, "ck-2", updated_at="2026-11-20T12:00:00Z")
+    run_worker(store, datetime(2026, 11, 20, 13, 5, tzinfo=UTC))
+    assert len(smtp.sink.received) == 2  # GET alone unsubscribed nothing
+
+    one_click = client.post(path, data="List-Unsubscribe=One-Click", content_type="application/x-www-form-urlencoded")
+    assert one_click.status_code == 200
+    assert [(s.address, s.reason) for s in db.all(Suppression)] == [("ada@example.com", "unsubscribed")]
+
+    abandon(store, "ck-3", updated_at="2026-11-20T14:00:00Z")
+    run_worker(store, datetime(2026, 11, 20, 15, 5, tzinfo=UTC))
+    assert len(smtp.sink.received) == 2
+    assert reasons(db)[-1] == ("ineligible", "unsubscribed")
+
+
+def test_a_forged_unsubscribe_link_is_refused(store: Runtime, db: Db) -> None:
+    client = create_app(store).test_client()
+    assert client.get("/unsubscribe/eyJtIjoxfQ.forged").status_code == 404
+    assert client.post("/unsubscribe/eyJtIjoxfQ.forged").status_code == 404
+    assert db.all(Suppression) == []
+
+
+@pytest.mark.slow
+def test_a_worker_killed_between_in_progress_and_sent_never_sends_again(
+    db_url: str, shop: Shop, db: Db, tmp_path: Path
+) -> None:
+    with smtp_server(sink=Sink(hang_in_data=True)) as hanging:
+        env = {"SMTP_URL": hanging.url, "EMAIL_FROM": "reminders@mail.chorus.example"}
+        runtime = Runtime.build(make_settings(db_url, **env), clock=FrozenClock(RECEIVED_AT))
+        abandon(runtime)
+        runtime.close()
+        at = AFTER_DUE.isoformat()
+        with (tmp_path / "worker.log").open("wb") as log:
+            worker = subprocess.Popen(
+                [*chorus_command(), "worker", "--once", "--now", at],
+                env=process_env(db_url, **env),
+                stdout=log,
+                stderr=log,
+            )
+        try:
+            assert hanging.sink.data_started.wait(30), (tmp_path / "worker.log").read_text()
+            assert db.one(Message).status == "sending"  # committed before the hand-over
+        finally:
+            worker.send_signal(signal.SIGKILL)
+            worker.wait(timeout=10)
+
+        same_instant = chorus_once(db_url, at, env)
+        later = chorus_once(db_url, (AFTER_DUE + timedelta(minutes=10)).isoformat(), env)
+
+        assert len(hanging.sink.received) == 1  # never handed over a second time
+    assert "0 sent" in same_instant
+    assert "0 unknown" in same_instant
+    assert "1 unknown" in later
+    message, journey = db.one(Message), db.one(Journey)
+    assert (message.status, journey.state, journey.reason) == ("unknown", "unknown", "send_interrupted")
+    assert reasons(db)[-2:] == [("sending", "send"), ("unknown", "send_interrupted")]
+
+
+def chorus_once(db_url: str, at: str, env: dict[str, str]) -> str:
+    result = subprocess.run(
+        [*chorus_command(), "worker", "--once", "--now", at],
+        env=process_env(db_url, **env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
