@@ -22,6 +22,9 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+demo: $(STAMP)
+	$(BIN)/chorus demo
+
 web: $(STAMP)
 	$(BIN)/chorus web
 

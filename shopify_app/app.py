@@ -7,7 +7,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from shopify_app import health
 from shopify_app.runtime import FLASK_EXTENSION, Runtime
-from shopify_app.web import unsubscribe
+from shopify_app.web import demo, unsubscribe
 from shopify_app.webhooks import views as webhook_views
 
 
@@ -24,6 +24,7 @@ def create_app(runtime: Runtime) -> Flask:
     health.init_app(app)
     webhook_views.init_app(app, runtime)
     unsubscribe.init_app(app)
+    demo.init_app(app)
 
     def too_large(_error: RequestEntityTooLarge) -> tuple[dict[str, str], int]:
         return {"error": f"request body larger than {settings.webhook_max_body_bytes} bytes"}, 413

@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import wraps
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -57,6 +59,31 @@ def configure_logging(level: str) -> None:
 @click.group()
 def main() -> None:
     """Chorus: cross-channel marketing automation for Shopify stores."""
+
+
+@main.command()
+@click.option("--port", default=8000, show_default=True, help="Port of the web app on localhost.")
+@click.option("--smtp-port", default=0, help="Port of the local outbox SMTP server (default: any free port).")
+@click.option(
+    "--directory", default="demo", show_default=True, type=click.Path(path_type=Path), help="Where its files go."
+)
+@click.option("--no-serve", is_flag=True, help="Play the journey, print what happened and exit.")
+def demo(port: int, smtp_port: int, directory: Path, no_serve: bool) -> None:
+    """Run Chorus on its embedded defaults: SQLite, a demo shop, a scripted journey, a local outbox."""
+    from shopify_app.demo.command import Demo, DemoError, describe, free_port
+
+    configure_logging("WARNING")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # its request log would bury the summary
+    try:
+        with Demo(directory, port, smtp_port or free_port()) as running:
+            click.echo(describe(running.play(), running.settings.app_url))
+            if not no_serve:
+                click.echo("Serving; press Ctrl-C to stop.")
+                threading.Event().wait()
+    except DemoError as exc:
+        raise click.ClickException(str(exc)) from None
+    except KeyboardInterrupt:
+        pass
 
 
 @main.command()

@@ -67,3 +67,17 @@ def test_the_command_stops_at_start_with_a_clear_message() -> None:
 
     assert result.returncode == 2
     assert "SHOPIFY_API_SECRET is required" in result.stderr
+
+
+def test_no_environment_variable_turns_on_demo_mode() -> None:
+    env = chorus_env("", DEMO_MODE="1", CHORUS_DEMO="1", demo_mode="true")
+    assert Settings.from_env(env).demo_mode is False
+
+
+def test_email_settings_go_together() -> None:
+    with pytest.raises(ConfigError, match="EMAIL_FROM is required when SMTP_URL is set"):
+        Settings.from_env(chorus_env("", SMTP_URL="smtp://127.0.0.1:1025"))
+    with pytest.raises(ConfigError, match="SMTP_URL: expected smtp:// or smtps://"):
+        Settings.from_env(chorus_env("", SMTP_URL="mail.example:25", EMAIL_FROM="a@b.example"))
+    settings = Settings.from_env(chorus_env("", SMTP_URL="smtp://127.0.0.1:1025", EMAIL_FROM="Shop <a@b.example>"))
+    assert settings.email_from == "a@b.example"

@@ -1,0 +1,136 @@
+"""Playing the demo: a fresh SQLite database, a demo shop, a local outbox, the scripted journey sent
+through the real HTTP endpoint and worker, then the app left running for a look around."""
+
+from __future__ import annotations
+
+import secrets
+import socket
+import threading
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlmodel import select
+from werkzeug.serving import make_server
+
+from shopify_app.app import create_app
+from shopify_app.crypto import generate_key
+from shopify_app.db import migrate
+from shopify_app.demo import script
+from shopify_app.demo.outbox import Outbox
+from shopify_app.models import Journey
+from shopify_app.runtime import Runtime
+from shopify_app.settings import Settings
+from shopify_app.shops import register_shop
+from shopify_app.worker import RunSummary, Worker
+
+DEMO_FILES = ("chorus.db", "chorus.db-wal", "chorus.db-shm")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    posted: list[tuple[str, int]]
+    summary: RunSummary
+    outcomes: dict[str, str]  # checkout token -> how its journey ended
+    outbox: list[Path]
+
+
+def demo_settings(directory: Path, port: int, smtp_url: str) -> Settings:
+    """Everything the demo needs, made up on the spot: nothing is read from the environment."""
+    return Settings(
+        shopify_api_key="chorus-demo",
+        shopify_api_secret=secrets.token_urlsafe(32),
+        app_url=f"http://localhost:{port}",
+        encryption_keys=(generate_key(),),
+        secret_key=secrets.token_urlsafe(32),
+        database_url=f"sqlite:///{directory.resolve() / 'chorus.db'}",
+        port=port,
+        smtp_url=smtp_url,
+        email_from="reminders@demo.chorus.localhost",
+        log_level="WARNING",
+        demo_mode=True,
+    )
+
+
+class DemoError(Exception):
+    pass
+
+
+class Demo:
+    """The demo's resources, set up on entry (fresh files, outbox, database, shop, web server), closed on exit."""
+
+    def __init__(self, directory: Path, port: int, smtp_port: int) -> None:
+        self.directory = directory
+        self.port = port
+        self.smtp_port = smtp_port
+
+    def __enter__(self) -> Demo:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        for name in DEMO_FILES:
+            (self.directory / name).unlink(missing_ok=True)
+        for old in (self.directory / "outbox").glob("*.eml"):
+            old.unlink()
+        self.outbox = Outbox(self.directory / "outbox", self.smtp_port)
+        try:
+            self.outbox.start()
+        except (OSError, RuntimeError) as exc:
+            raise DemoError(f"cannot start the outbox SMTP server on port {self.smtp_port}: {exc}") from exc
+        self.settings = demo_settings(self.directory, self.port, self.outbox.url)
+        migrate.upgrade(self.settings.database_url)
+        self.runtime = Runtime.build(self.settings)
+        with self.runtime.session() as session, session.begin():
+            register_shop(
+                session,
+                self.runtime.secret_box,
+                script.SHOP,
+                access_token=secrets.token_urlsafe(16),  # the demo never calls the Admin API
+                webhook_secret=None,
+                now=self.runtime.clock.now(),
+            )
+        try:
+            self.server = make_server("127.0.0.1", self.port, create_app(self.runtime), threaded=True)
+        except OSError as exc:
+            self.outbox.stop()
+            self.runtime.close()
+            raise DemoError(f"cannot serve on port {self.port} ({exc.strerror}); choose another with --port") from exc
+        threading.Thread(target=self.server.serve_forever, name="demo-web", daemon=True).start()
+        return self
+
+    def play(self) -> DemoResult:
+        """Post the scripted journey to the running app, then let the worker do what is due."""
+        posted = script.post_all(
+            f"http://127.0.0.1:{self.port}", self.settings.shopify_api_secret, script.journey(datetime.now(UTC))
+        )
+        summary = Worker(self.runtime).run_once()
+        with self.runtime.read_session() as session:
+            outcomes = {
+                journey.subject: f"{journey.state} ({journey.reason})"
+                for journey in session.exec(select(Journey).order_by(Journey.subject))
+            }
+        return DemoResult(posted, summary, outcomes, self.outbox.messages())
+
+    def __exit__(self, *_exc: object) -> None:
+        self.server.shutdown()
+        self.outbox.stop()
+        self.runtime.close()
+
+
+def describe(result: DemoResult, app_url: str) -> str:
+    statuses = Counter(status for _topic, status in result.posted)
+    lines = [
+        f"Webhooks posted: {len(result.posted)} ({', '.join(f'{n} x HTTP {s}' for s, n in sorted(statuses.items()))})",
+        f"Worker: {result.summary.describe()}",
+        "Checkouts:",
+        *(f"  {token}: {outcome}" for token, outcome in result.outcomes.items()),
+        "Outbox:",
+        *(f"  {path}" for path in result.outbox),
+        f"Open {app_url}/demo to see every event, decision and message.",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,202 @@
+"""The scripted journey the demo plays, as signed webhooks posted to the running app.
+
+Times are relative to the moment the demo starts, so that the reminders are already due when the
+worker runs: three shoppers leave checkouts; between their visit and the reminder the lamp gets
+cheaper, one shopper buys after all and another unsubscribes.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import requests
+
+from shopify_app.shopify.signatures import webhook_signature
+
+SHOP = "chorus-demo.myshopify.com"
+LAMP, SHADE, BULB = 1001, 2001, 3001
+
+
+@dataclass(frozen=True)
+class Webhook:
+    topic: str
+    payload: dict[str, Any]
+    triggered_at: datetime
+
+
+def journey(now: datetime) -> Iterator[Webhook]:
+    def ago(minutes: int) -> str:
+        return (now - timedelta(minutes=minutes)).isoformat()
+
+    def hook(topic: str, minutes_ago: int, payload: dict[str, Any]) -> Webhook:
+        return Webhook(topic, payload, now - timedelta(minutes=minutes_ago))
+
+    yield hook("shop/update", 300, _shop(ago(300)))
+    yield hook("products/create", 240, _lamp(price="89.00", updated_at=ago(240)))
+    yield hook("products/create", 240, _product(20, "Linen Shade", "linen-shade", SHADE, "29.00", 12, ago(240)))
+    yield hook("products/create", 240, _product(30, "Brass Bulb", "brass-bulb", BULB, "9.00", 40, ago(240)))
+    for number, (first, email) in enumerate(
+        (("Ada", "ada@example.com"), ("Grace", "grace@example.com"), ("Linus", "linus@example.com")), start=1
+    ):
+        yield hook("customers/create", 200, _customer(number, first, email, ago(200)))
+
+    # Ada leaves a lamp and a shade.
+    yield hook("checkouts/create", 150, _checkout("demo-ada", 1, "Ada", "ada@example.com", [LAMP, SHADE], ago(150)))
+    # Grace leaves a bulb, then comes back and buys it.
+    yield hook("checkouts/create", 140, _checkout("demo-grace", 2, "Grace", "grace@example.com", [BULB], ago(140)))
+    # The lamp gets cheaper while Ada is away: her reminder must show the new price.
+    yield hook("products/update", 120, _lamp(price="79.00", updated_at=ago(120)))
+    yield hook("orders/create", 110, _order(5001, "demo-grace", 2, "grace@example.com", BULB, "9.00", ago(110)))
+    # Linus leaves a shade, then unsubscribes from the shop's emails.
+    yield hook("checkouts/create", 100, _checkout("demo-linus", 3, "Linus", "linus@example.com", [SHADE], ago(100)))
+    yield hook(
+        "customers_email_marketing_consent/update",
+        90,
+        {
+            "customer_id": 3,
+            "email_address": "linus@example.com",
+            "email_marketing_consent": {
+                "state": "unsubscribed",
+                "opt_in_level": "single_opt_in",
+                "consent_updated_at": ago(90),
+            },
+        },
+    )
+
+
+def post_all(base_url: str, secret: str, webhooks: Iterator[Webhook]) -> list[tuple[str, int]]:
+    """Post each webhook, signed as Shopify signs them; returns (topic, HTTP status) pairs."""
+    http = requests.Session()
+    results = []
+    for webhook in webhooks:
+        body = json.dumps(webhook.payload).encode()
+        response = http.post(
+            f"{base_url}/webhooks",
+            data=body,
+            timeout=10,
+            headers={
+                "Content-Type": "application/json",
+                "X-Shopify-Topic": webhook.topic,
+                "X-Shopify-Hmac-Sha256": webhook_signature(secret, body),
+                "X-Shopify-Shop-Domain": SHOP,
+                "X-Shopify-API-Version": "2026-07",
+                "X-Shopify-Webhook-Id": str(uuid.uuid4()),
+                "X-Shopify-Event-Id": str(uuid.uuid4()),
+                "X-Shopify-Triggered-At": webhook.triggered_at.isoformat(),
+            },
+        )
+        results.append((webhook.topic, response.status_code))
+    return results
+
+
+def _shop(updated_at: str) -> dict[str, Any]:
+    return {
+        "name": "Lumen Demo Store",
+        "email": "hello@lumen.example",
+        "customer_email": "hello@lumen.example",
+        "domain": "lumen.example",
+        "currency": "USD",
+        "iana_timezone": "America/New_York",
+        "address1": "12 Harbor Street",
+        "city": "Portland",
+        "province_code": "ME",
+        "zip": "04101",
+        "country_name": "United States",
+        "updated_at": updated_at,
+    }
+
+
+def _lamp(*, price: str, updated_at: str) -> dict[str, Any]:
+    return _product(10, "Aurora Desk Lamp", "aurora-desk-lamp", LAMP, price, 5, updated_at)
+
+
+def _product(
+    product_id: int, title: str, handle: str, variant_id: int, price: str, stock: int, updated_at: str
+) -> dict[str, Any]:
+    image = f"https://placehold.co/120x120?text={handle}"
+    return {
+        "id": product_id,
+        "title": title,
+        "handle": handle,
+        "status": "active",
+        "updated_at": updated_at,
+        "image": {"id": product_id * 10, "src": image},
+        "images": [{"id": product_id * 10, "src": image}],
+        "variants": [
+            {
+                "id": variant_id,
+                "product_id": product_id,
+                "title": "Default Title",
+                "price": price,
+                "inventory_quantity": stock,
+                "inventory_policy": "deny",
+                "updated_at": updated_at,
+            }
+        ],
+    }
+
+
+def _customer(customer_id: int, first_name: str, email: str, updated_at: str) -> dict[str, Any]:
+    return {
+        "id": customer_id,
+        "email": email,
+        "first_name": first_name,
+        "last_name": "Demo",
+        "state": "enabled",
+        "created_at": updated_at,
+        "updated_at": updated_at,
+        "email_marketing_consent": {
+            "state": "subscribed",
+            "opt_in_level": "single_opt_in",
+            "consent_updated_at": updated_at,
+        },
+    }
+
+
+def _checkout(
+    token: str, customer_id: int, first_name: str, email: str, variants: list[int], updated_at: str
+) -> dict[str, Any]:
+    titles = {LAMP: "Aurora Desk Lamp", SHADE: "Linen Shade", BULB: "Brass Bulb"}
+    prices = {LAMP: "89.00", SHADE: "29.00", BULB: "9.00"}
+    return {
+        "token": token,
+        "cart_token": f"cart-{token}",
+        "email": email,
+        "buyer_accepts_marketing": True,
+        "currency": "USD",
+        "presentment_currency": "USD",
+        "created_at": updated_at,
+        "updated_at": updated_at,
+        "completed_at": None,
+        "abandoned_checkout_url": f"https://lumen.example/checkouts/{token}/recover?key=demo",
+        "line_items": [
+            {"variant_id": v, "product_id": v // 100, "title": titles[v], "quantity": 1, "price": prices[v]}
+            for v in variants
+        ],
+        "customer": {"id": customer_id, "email": email, "first_name": first_name, "last_name": "Demo"},
+    }
+
+
+def _order(
+    order_id: int, checkout_token: str, customer_id: int, email: str, variant: int, price: str, created_at: str
+) -> dict[str, Any]:
+    return {
+        "id": order_id,
+        "name": f"#{order_id}",
+        "checkout_token": checkout_token,
+        "email": email,
+        "currency": "USD",
+        "total_price": price,
+        "financial_status": "paid",
+        "source_name": "web",
+        "created_at": created_at,
+        "processed_at": created_at,
+        "updated_at": created_at,
+        "line_items": [{"variant_id": variant, "product_id": variant // 100, "quantity": 1, "price": price}],
+        "customer": {"id": customer_id, "email": email},
+    }

@@ -1,0 +1,100 @@
+"""`chorus demo`: the scripted journey through the real endpoint and worker, and its local-only page."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from email import message_from_bytes, policy
+from pathlib import Path
+
+import pytest
+import requests
+
+from shopify_app.app import create_app
+from shopify_app.runtime import Runtime
+from shopify_app.settings import Settings
+from tests.conftest import make_settings
+from tests.support.env import chorus_command
+from tests.support.net import free_port
+
+
+def minimal_env() -> dict[str, str]:
+    """What a fresh machine has: no Chorus configuration at all."""
+    return {"PATH": str(Path(chorus_command()[0]).parent) + ":/usr/bin:/bin"}
+
+
+@pytest.mark.slow
+def test_the_demo_plays_its_journey_and_prints_what_happened(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [*chorus_command(), "demo", "--no-serve", "--directory", str(tmp_path), "--port", str(free_port())],
+        env=minimal_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "13 x HTTP 200" in result.stdout
+    assert "demo-ada: sent (sent)" in result.stdout
+    assert "demo-grace: skipped (order_placed)" in result.stdout
+    assert "demo-linus: skipped (consent_withdrawn)" in result.stdout
+    [eml] = sorted((tmp_path / "outbox").glob("*.eml"))
+    message = message_from_bytes(eml.read_bytes(), policy=policy.default)
+    assert message["To"] == "ada@example.com"
+    text = message.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+    assert "Aurora Desk Lamp x 1: 79.00 USD each" in text  # the price after the drop, not the 89.00 in the cart
+    assert (tmp_path / "chorus.db").exists()
+
+
+@pytest.mark.slow
+def test_the_demo_stays_up_with_its_page_on_localhost(tmp_path: Path) -> None:
+    port = free_port()
+    with (tmp_path / "demo.log").open("wb") as log:
+        demo = subprocess.Popen(
+            [*chorus_command(), "demo", "--directory", str(tmp_path), "--port", str(port)],
+            env=minimal_env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        page = None
+        http = requests.Session()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and demo.poll() is None:
+            try:
+                page = http.get(f"http://localhost:{port}/demo", timeout=2)
+                if page.status_code == 200 and "demo-linus" in page.text:
+                    break
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.2)
+        assert page is not None, (tmp_path / "demo.log").read_text()
+        assert page.status_code == 200
+        for expected in ("demo-ada", "all checks passed", "an order was placed from this checkout", "orders/create"):
+            assert expected in page.text
+        assert http.get(f"http://localhost:{port}/demo/messages/1", timeout=2).status_code == 200
+    finally:
+        demo.send_signal(signal.SIGINT)
+        assert demo.wait(timeout=20) == 0
+
+
+def page_status(settings: Settings, remote_addr: str) -> int:
+    runtime = Runtime.build(settings)
+    try:
+        client = create_app(runtime).test_client()
+        return client.get("/demo", environ_base={"REMOTE_ADDR": remote_addr}).status_code
+    finally:
+        runtime.close()
+
+
+def test_the_demo_page_exists_only_in_demo_mode_and_only_for_this_machine(db_url: str) -> None:
+    from dataclasses import replace
+
+    settings = make_settings(db_url)
+    demo = replace(settings, demo_mode=True)
+
+    assert page_status(demo, "127.0.0.1") == 200
+    assert page_status(demo, "::1") == 200
+    assert page_status(demo, "203.0.113.7") == 404
+    assert page_status(settings, "127.0.0.1") == 404
