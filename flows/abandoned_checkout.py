@@ -57,7 +57,7 @@ class Reminder:
     first_name: str | None
     items: tuple[ReminderItem, ...]
     recovery_url: str
-    postal_address: str | None
+    postal_address: str
     dropped_items: int  # lines left out because they can no longer be bought
 
 
@@ -104,6 +104,8 @@ def decide(
         return Decision(Reason.SHOP_UNINSTALLED)
     if not policy.enabled:
         return Decision(Reason.FLOW_DISABLED)
+    if not shop.postal_address:
+        return Decision(Reason.NO_POSTAL_ADDRESS)
     if checkout.completed_at is not None:
         return Decision(Reason.CHECKOUT_COMPLETED)
     started = checkout.created_at or checkout.updated_at

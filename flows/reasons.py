@@ -21,6 +21,7 @@ class Reason(StrEnum):
     SHOP_UNINSTALLED = "shop_uninstalled"
     FLOW_DISABLED = "flow_disabled"
     TOO_OLD = "too_old"
+    NO_POSTAL_ADDRESS = "no_postal_address"  # marketing email must carry the sender's postal address
     SEND = "send"
     # Handing over to the channel
     SENT = "sent"
@@ -47,6 +48,7 @@ _DESCRIPTIONS = {
     Reason.SHOP_UNINSTALLED: "the shop uninstalled Chorus",
     Reason.FLOW_DISABLED: "the shop switched this flow off",
     Reason.TOO_OLD: "the checkout is older than the recovery cutoff",
+    Reason.NO_POSTAL_ADDRESS: "the shop's postal address is unknown, and marketing email must show it",
     Reason.SEND: "all checks passed",
     Reason.SENT: "the provider accepted the message",
     Reason.SEND_DEFERRED: "the channel was unreachable; the message did not leave and will be tried again",

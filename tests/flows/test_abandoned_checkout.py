@@ -117,6 +117,7 @@ def test_every_other_reason_to_skip() -> None:
     assert decide(replace(CHECKOUT, completed_at=DUE)).reason == Reason.CHECKOUT_COMPLETED
     assert decide(shop=replace(SHOP, installed=False)).reason == Reason.SHOP_UNINSTALLED
     assert decide(policy=flow.Policy(enabled=False)).reason == Reason.FLOW_DISABLED
+    assert decide(shop=replace(SHOP, postal_address=None)).reason == Reason.NO_POSTAL_ADDRESS
     assert decide(now=STARTED + timedelta(days=8)).reason == Reason.TOO_OLD
     withdrawn = EmailConsent("unsubscribed", DUE - timedelta(minutes=1), unsubscribed_here=False)
     assert decide(consent=withdrawn).reason == Reason.CONSENT_WITHDRAWN
