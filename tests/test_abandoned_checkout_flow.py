@@ -47,14 +47,18 @@ def mail_runtime(db_url: str, smtp: SmtpServer) -> Iterator[Runtime]:
 
 @pytest.fixture
 def store(mail_runtime: Runtime, shop: Shop) -> Runtime:
-    """The shop's profile and catalogue, as Shopify's webhooks describe them."""
+    describe_store(mail_runtime)
+    return mail_runtime
+
+
+def describe_store(runtime: Runtime) -> None:
+    """The shop's profile (with its postal address) and catalogue, as Shopify's webhooks describe them."""
     profile = webhooks.fixture_json("app_uninstalled.json") | {
         "name": "Lumen Lamps",
         "updated_at": "2026-11-19T00:00:00Z",
     }
-    deliver(mail_runtime, "shop/update", profile)
-    deliver(mail_runtime, "products/create", payloads.product(updated_at="2026-11-20T09:00:00Z"))
-    return mail_runtime
+    deliver(runtime, "shop/update", profile)
+    deliver(runtime, "products/create", payloads.product(updated_at="2026-11-20T09:00:00Z"))
 
 
 def run_worker(runtime: Runtime, at: datetime) -> RunSummary:
@@ -272,6 +276,7 @@ def test_a_worker_killed_between_in_progress_and_sent_never_sends_again(
     with smtp_server(sink=Sink(hang_in_data=True)) as hanging:
         env = {"SMTP_URL": hanging.url, "EMAIL_FROM": "reminders@mail.chorus.example"}
         runtime = Runtime.build(make_settings(db_url, **env), clock=FrozenClock(RECEIVED_AT))
+        describe_store(runtime)
         abandon(runtime)
         runtime.close()
         at = AFTER_DUE.isoformat()
@@ -311,3 +316,13 @@ def chorus_once(db_url: str, at: str, env: dict[str, str]) -> str:
     )
     assert result.returncode == 0, result.stderr
     return result.stdout
+
+
+def test_no_marketing_email_without_the_shops_postal_address(
+    mail_runtime: Runtime, shop: Shop, smtp: SmtpServer, db: Db
+) -> None:
+    abandon(mail_runtime)  # no shop/update has told Chorus where the shop is
+    run_worker(mail_runtime, AFTER_DUE)
+
+    assert smtp.sink.received == []
+    assert reasons(db)[-1] == ("skipped", "no_postal_address")

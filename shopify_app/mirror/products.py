@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlmodel import col, select
@@ -65,7 +66,11 @@ def on_variant_stock(ctx: WebhookContext) -> None:
 
 
 def _record_variant(
-    ctx: WebhookContext, payload: dict[str, Any], *, product_id: int | None, fallback_updated_at: Any = None
+    ctx: WebhookContext,
+    payload: dict[str, Any],
+    *,
+    product_id: int | None,
+    fallback_updated_at: datetime | None = None,
 ) -> Variant | None:
     variant_id = fields.integer(payload.get("id"))
     if variant_id is None:
@@ -88,6 +93,6 @@ def _record_variant(
     return variant
 
 
-def _after_deletion(updated_at: Any, product: Product) -> bool:
+def _after_deletion(updated_at: datetime | None, product: Product) -> bool:
     """A late update must not bring back a product deleted after it was made."""
     return product.deleted_at is None or (updated_at is not None and updated_at > product.deleted_at)
