@@ -7,7 +7,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from shopify_app import health
 from shopify_app.runtime import FLASK_EXTENSION, Runtime
-from shopify_app.web import demo, unsubscribe
+from shopify_app.web import access, admin, api, demo, oauth, unsubscribe
 from shopify_app.webhooks import views as webhook_views
 
 
@@ -25,6 +25,10 @@ def create_app(runtime: Runtime) -> Flask:
     webhook_views.init_app(app, runtime)
     unsubscribe.init_app(app)
     demo.init_app(app)
+    access.init_app(app, runtime)
+    oauth.init_app(app)
+    api.init_app(app)
+    admin.init_app(app)
 
     def too_large(_error: RequestEntityTooLarge) -> tuple[dict[str, str], int]:
         return {"error": f"request body larger than {settings.webhook_max_body_bytes} bytes"}, 413

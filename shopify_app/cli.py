@@ -20,6 +20,7 @@ from shopify_app.crypto import generate_key
 from shopify_app.db import migrate
 from shopify_app.events.replay import requeue_events
 from shopify_app.flow_settings import UnknownFlow, UnknownShop, configure_flow
+from shopify_app.key_rotation import rotate_secrets
 from shopify_app.models import EventStatus, Shop, WebhookEvent
 from shopify_app.runtime import Runtime
 from shopify_app.settings import ConfigError, Settings
@@ -180,6 +181,29 @@ def shops_list(runtime: Runtime) -> None:
             click.echo(f"{shop.domain}\t{state}")
 
 
+@shops.command("doctor")
+@click.argument("domain")
+@with_runtime
+def shops_doctor(runtime: Runtime, domain: str) -> None:
+    """Check a shop's webhook subscriptions and granted scopes against what Chorus needs."""
+    from shopify_app.shopify.access import ShopifyAccess
+    from shopify_app.shopify.admin_api import AdminApiError
+    from shopify_app.shopify.doctor import diagnose, report
+
+    with runtime.read_session() as session:
+        shop = session.exec(select(Shop).where(Shop.domain == domain.strip().lower())).first()
+    if shop is None or shop.id is None:
+        raise click.UsageError(f"no shop {domain!r}; register it with `chorus shops add`")
+    try:
+        diagnosis = diagnose(ShopifyAccess(runtime).admin_api(shop.id), runtime.settings)
+    except AdminApiError as exc:
+        raise click.ClickException(f"cannot ask Shopify about {shop.domain}: {exc}") from None
+    for line in report(diagnosis, runtime.settings):
+        click.echo(line)
+    if not diagnosis.healthy:
+        sys.exit(1)
+
+
 @main.group()
 def events() -> None:
     """Stored webhook events."""
@@ -266,6 +290,15 @@ def keys() -> None:
 def keys_generate() -> None:
     """Print a new key for ENCRYPTION_KEY (put it first; keep older keys after it until rotated)."""
     click.echo(generate_key())
+
+
+@keys.command("rotate")
+@with_runtime
+def keys_rotate(runtime: Runtime) -> None:
+    """Re-encrypt every stored token and secret under the first ENCRYPTION_KEY; then drop the old keys."""
+    with runtime.session() as session, session.begin():
+        count = rotate_secrets(session, runtime.secret_box)
+    click.echo(f"{count} secret(s) re-encrypted under the newest key")
 
 
 def _when(moment: datetime | None) -> str:

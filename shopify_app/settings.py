@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from email.utils import parseaddr
@@ -17,6 +18,10 @@ from urllib.parse import urlsplit
 from connectors.email.smtp import SmtpConfig
 
 DEFAULT_DATABASE_URL = "sqlite:///chorus.db"
+DEFAULT_API_VERSION = "2026-10"
+# What the flows need: customers and their consent (and updating it on unsubscribe), orders and
+# checkouts, products and stock.
+DEFAULT_SCOPES = ("read_customers", "write_customers", "read_orders", "read_products", "read_inventory")
 MIB = 1024 * 1024
 
 T = TypeVar("T")
@@ -54,6 +59,17 @@ class Settings:
     email_from: str | None = None  # the address; the display name is the shop's name
     message_lease_seconds: int = 300
     demo_mode: bool = False  # set by `chorus demo` only
+    scopes: tuple[str, ...] = DEFAULT_SCOPES
+    shopify_api_version: str = DEFAULT_API_VERSION
+    # Replaces https://{shop} in server-to-server calls (tests, local fakes); may contain "{shop}".
+    shopify_admin_base_url: str | None = None
+    webhooks_managed_by: str = "app"  # "app": created on install through the API; "toml": shopify.app.toml
+
+    def admin_base_url(self, shop_domain: str) -> str:
+        """Where the shop's OAuth and Admin API endpoints live, without a trailing slash."""
+        if self.shopify_admin_base_url:
+            return self.shopify_admin_base_url.replace("{shop}", shop_domain).rstrip("/")
+        return f"https://{shop_domain}"
 
     @property
     def webhook_secrets(self) -> tuple[str, ...]:
@@ -97,6 +113,10 @@ class Settings:
             smtp_url=reader.parsed("SMTP_URL", None, _smtp_url, optional=True),
             smtp_ca_file=env.get("SMTP_CA_FILE") or None,
             email_from=reader.parsed("EMAIL_FROM", None, _email_address, optional=True),
+            scopes=reader.parsed("SCOPES", DEFAULT_SCOPES, _scopes),
+            shopify_api_version=reader.parsed("SHOPIFY_API_VERSION", DEFAULT_API_VERSION, _api_version),
+            shopify_admin_base_url=reader.parsed("SHOPIFY_ADMIN_BASE_URL", None, _base_url, optional=True),
+            webhooks_managed_by=reader.parsed("WEBHOOKS_MANAGED_BY", "app", _webhooks_managed_by),
         )
         if settings.smtp_url and not settings.email_from:
             reader.problem("EMAIL_FROM is required when SMTP_URL is set: the address messages are sent from")
@@ -170,6 +190,32 @@ def _log_level(raw: str) -> str:
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise ValueError(f"expected DEBUG, INFO, WARNING or ERROR, got {raw!r}")
     return level
+
+
+def _scopes(raw: str) -> tuple[str, ...]:
+    scopes = tuple(s.strip() for s in raw.split(",") if s.strip())
+    if not scopes or not all(re.fullmatch(r"(unauthenticated_)?(read|write)_[a-z_]+", s) for s in scopes):
+        raise ValueError(f"expected comma-separated access scopes like read_orders,write_customers, got {raw!r}")
+    return scopes
+
+
+def _api_version(raw: str) -> str:
+    if not re.fullmatch(r"\d{4}-(01|04|07|10)|unstable", raw):
+        raise ValueError(f"expected a version like 2026-10, got {raw!r}")
+    return raw
+
+
+def _base_url(raw: str) -> str:
+    parts = urlsplit(raw.replace("{shop}", "shop.myshopify.com"))
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ValueError(f"expected an http(s) URL such as http://127.0.0.1:9000, got {raw!r}")
+    return raw.rstrip("/")
+
+
+def _webhooks_managed_by(raw: str) -> str:
+    if raw not in {"app", "toml"}:
+        raise ValueError(f"expected app or toml, got {raw!r}")
+    return raw
 
 
 def _smtp_url(raw: str) -> str:

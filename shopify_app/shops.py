@@ -6,16 +6,43 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
+from flows.reasons import Reason
 from shopify_app.crypto import SecretBox
 from shopify_app.events.context import WebhookContext
+from shopify_app.jobs.queue import enqueue
+from shopify_app.journeys.cancellation import cancel_pending
 from shopify_app.mirror import fields
 from shopify_app.mirror.store import is_newer
 from shopify_app.models import Shop
 from shopify_app.shopify.library import canonical_shop_domain
+from shopify_app.shopify.oauth import TokenGrant
+from shopify_app.shopify.tokens import forget_tokens, store_grant
+
+INSTALL_JOB = "install"
 
 
 class InvalidShopDomain(ValueError):
     pass
+
+
+def install_shop(session: Session, secret_box: SecretBox, domain: str, grant: TokenGrant, *, now: datetime) -> Shop:
+    """Create or reinstall a shop with fresh tokens, and queue what an installation needs done."""
+    canonical = canonical_shop_domain(domain)
+    if canonical is None:
+        raise InvalidShopDomain(f"{domain!r} is not a shop domain like example.myshopify.com")
+    shop = session.exec(select(Shop).where(Shop.domain == canonical)).first()
+    if shop is None:
+        shop = Shop(domain=canonical, created_at=now, updated_at=now)
+        session.add(shop)
+    store_grant(shop, grant, secret_box, now)
+    if not shop.installed or shop.installed_at is None or shop.uninstalled_at is not None:
+        shop.installed_at = now
+    shop.installed = True
+    shop.uninstalled_at = None
+    session.flush()
+    assert shop.id is not None
+    enqueue(session, shop.id, INSTALL_JOB, now)
+    return shop
 
 
 def register_shop(
@@ -27,33 +54,24 @@ def register_shop(
     webhook_secret: str | None,
     now: datetime,
 ) -> Shop:
-    """Register a shop (or refresh an existing one) with an Admin API token, e.g. a custom app's."""
-    canonical = canonical_shop_domain(domain)
-    if canonical is None:
-        raise InvalidShopDomain(f"{domain!r} is not a shop domain like example.myshopify.com")
-    shop = session.exec(select(Shop).where(Shop.domain == canonical)).first()
-    if shop is None:
-        shop = Shop(domain=canonical, created_at=now, updated_at=now)
-        session.add(shop)
-    shop.access_token_ciphertext = secret_box.encrypt(access_token)
+    """Register a shop with an Admin API token from a merchant's own custom app (it does not expire; the
+    app signs webhooks with its own secret, or with Chorus's when none is given)."""
+    shop = install_shop(session, secret_box, domain, TokenGrant(access_token, scopes="", expires_at=None), now=now)
     shop.webhook_secret_ciphertext = secret_box.encrypt(webhook_secret) if webhook_secret else None
-    if not shop.installed or shop.installed_at is None:
-        shop.installed_at = now
-    shop.installed = True
-    shop.uninstalled_at = None
-    shop.updated_at = now
     return shop
 
 
 def on_app_uninstalled(ctx: WebhookContext) -> None:
-    """app/uninstalled: stop everything for this shop and forget its access token."""
+    """app/uninstalled: forget the tokens, cancel every pending send. Privacy webhooks still come."""
     shop = ctx.shop
     if shop.installed_at is not None and ctx.observed_at < shop.installed_at:
         return  # a late delivery from before the shop installed again
     shop.installed = False
     shop.uninstalled_at = ctx.observed_at
-    shop.access_token_ciphertext = None
+    forget_tokens(shop)
     shop.updated_at = ctx.now
+    assert shop.id is not None
+    cancel_pending(ctx.session, shop.id, Reason.SHOP_UNINSTALLED, ctx.now)
 
 
 def on_shop_update(ctx: WebhookContext) -> None:

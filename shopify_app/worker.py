@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import FrameType
@@ -18,9 +19,13 @@ from shopify_app.channels import email_channel
 from shopify_app.events.processor import BatchReport, EventProcessor, RetryPolicy
 from shopify_app.events.registry import HANDLERS
 from shopify_app.events.retention import purge_raw_bodies
+from shopify_app.jobs.install import InstallJob
+from shopify_app.jobs.queue import JobReport, JobRunner
 from shopify_app.journeys.reminders import ReminderReport, ReminderSender
 from shopify_app.messaging.links import UnsubscribeLinks
 from shopify_app.runtime import Runtime
+from shopify_app.shopify.access import ShopifyAccess
+from shopify_app.shops import INSTALL_JOB
 
 log = logging.getLogger(__name__)
 
@@ -31,14 +36,16 @@ PURGE_INTERVAL = timedelta(hours=1)
 class RunSummary:
     events: BatchReport
     reminders: ReminderReport
+    jobs: JobReport
     bodies_purged: int
 
     def describe(self) -> str:
-        e, r = self.events, self.reminders
+        e, r, j = self.events, self.reminders, self.jobs
         return (
             f"events: {e.done} handled, {e.retry} to retry later, {e.parked} parked; "
             f"reminders: {r.sent} sent, {r.skipped} skipped, {r.deferred} deferred, {r.refused} refused, "
-            f"{r.unknown} unknown; raw bodies purged: {self.bodies_purged}"
+            f"{r.unknown} unknown; jobs: {j.done} done, {j.retry} to retry later, {j.parked} parked; "
+            f"raw bodies purged: {self.bodies_purged}"
         )
 
 
@@ -55,6 +62,7 @@ class Worker:
                 base_delay=timedelta(seconds=settings.event_retry_base_seconds),
             ),
         )
+        self._jobs = JobRunner(runtime.engine, {INSTALL_JOB: InstallJob(ShopifyAccess(runtime), settings)})
         channel = email_channel(settings)
         self._reminders = (
             ReminderSender(
@@ -73,23 +81,24 @@ class Worker:
     def run_once(self) -> RunSummary:
         """Everything due at the runtime clock's current instant, until nothing more is due."""
         now = self._runtime.clock.now()
-        events, reminders = self._due_work(now)
-        return RunSummary(events=events, reminders=reminders, bodies_purged=self.purge(now))
+        events, reminders, jobs = self._due_work(now)
+        return RunSummary(events=events, reminders=reminders, jobs=jobs, bodies_purged=self.purge(now))
 
-    def _due_work(self, now: datetime) -> tuple[BatchReport, ReminderReport]:
-        events, reminders = BatchReport(), ReminderReport()
+    def _due_work(self, now: datetime) -> tuple[BatchReport, ReminderReport, JobReport]:
+        events, reminders, jobs = BatchReport(), ReminderReport(), JobReport()
         while True:
             # Events first: a reminder is decided on the storefront as the latest deliveries left it.
             handled = self._events.drain(now)
             sent = self._reminders.run(now) if self._reminders else ReminderReport()
-            events, reminders = events + handled, reminders + sent
+            ran = self._jobs.run_due(now)
+            events, reminders, jobs = events + handled, reminders + sent, jobs + ran
             if not handled.claimed:
-                return events, reminders
+                return events, reminders, jobs
 
     def tick(self) -> None:
-        events, reminders = self._due_work(self._runtime.clock.now())
-        if events.claimed or reminders != ReminderReport():
-            log.info("%s", RunSummary(events, reminders, 0).describe())
+        events, reminders, jobs = self._due_work(self._runtime.clock.now())
+        if events.claimed or reminders != ReminderReport() or jobs != JobReport():
+            log.info("%s", RunSummary(events, reminders, jobs, 0).describe())
 
     def purge(self, now: datetime | None = None) -> int:
         retention = timedelta(days=self._runtime.settings.raw_body_retention_days)
@@ -114,10 +123,19 @@ class Worker:
         scheduler.add_job(self.purge, "interval", seconds=PURGE_INTERVAL.total_seconds(), next_run_time=first_run)
 
         def stop(signum: int, _frame: FrameType | None) -> None:
-            log.info("worker stopping on signal %d", signum)
-            scheduler.shutdown(wait=False)
+            log.info("worker stopping on signal %d; the running batch finishes first", signum)
+            # Not from the handler itself: the signal may have interrupted the scheduler while it held a
+            # (non-reentrant) executor lock that shutdown needs.
+            threading.Thread(target=scheduler.shutdown, name="shutdown", daemon=True).start()
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
+        # A tick still running when the next one is due is normal here, not worth a warning each time.
+        logging.getLogger("apscheduler.scheduler").addFilter(_SkipOverlapNotices())
         log.info("worker started")
         scheduler.start()
+
+
+class _SkipOverlapNotices(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "maximum number of running instances reached" not in record.getMessage()

@@ -5,7 +5,7 @@ import subprocess
 import pytest
 
 from shopify_app.settings import ConfigError, Settings
-from tests.support.env import API_SECRET, ENCRYPTION_KEY, chorus_command, chorus_env
+from tests.support.env import API_SECRET, ENCRYPTION_KEY, PREVIOUS_API_SECRET, chorus_command, chorus_env
 
 
 def test_a_complete_environment_is_parsed_with_defaults() -> None:
@@ -15,7 +15,7 @@ def test_a_complete_environment_is_parsed_with_defaults() -> None:
     assert settings.port == 8000
     assert settings.webhook_max_body_bytes == 8 * 1024 * 1024
     assert settings.encryption_keys == (ENCRYPTION_KEY,)
-    assert settings.webhook_secrets == (API_SECRET, "previous_secret_key")
+    assert settings.webhook_secrets == (API_SECRET, PREVIOUS_API_SECRET)
 
 
 @pytest.mark.parametrize(

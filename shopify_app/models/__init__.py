@@ -13,6 +13,7 @@ SQLModel.metadata.naming_convention = {
 
 # The models register themselves on import, so these imports stay below the convention.
 from shopify_app.models.events import EventAttempt, EventStatus, WebhookEvent  # noqa: E402
+from shopify_app.models.jobs import Job, JobStatus  # noqa: E402
 from shopify_app.models.journeys import (  # noqa: E402
     FINISHED_STATES,
     Decision,
@@ -39,6 +40,8 @@ __all__ = [
     "Decision",
     "EventAttempt",
     "EventStatus",
+    "Job",
+    "JobStatus",
     "Journey",
     "JourneyState",
     "Message",

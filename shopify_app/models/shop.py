@@ -15,6 +15,12 @@ class Shop(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
     domain: str = Field(max_length=255, unique=True)  # the permanent *.myshopify.com domain
     access_token_ciphertext: str | None = Field(default=None, repr=False)
+    access_token_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # None: never
+    refresh_token_ciphertext: str | None = Field(default=None, repr=False)
+    refresh_token_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    scopes: str | None = None  # as granted, comma-separated
+    # Why Chorus cannot currently act for this shop (e.g. a refresh the merchant must fix by reopening the app).
+    token_problem: str | None = None
     # A merchant's own custom app signs webhooks with its own secret instead of Chorus's.
     webhook_secret_ciphertext: str | None = Field(default=None, repr=False)
     installed: bool = True

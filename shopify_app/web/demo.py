@@ -6,9 +6,8 @@ environment variable does) and only for requests from this machine.
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, abort, redirect, render_template, request
+from flask import Blueprint, Flask, abort, render_template, request
 from sqlmodel import col, select
-from werkzeug.wrappers import Response
 
 from flows.reasons import Reason
 from shopify_app.models import Decision, Journey, Message, WebhookEvent
@@ -24,15 +23,14 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(blueprint)
 
 
+def is_local_demo() -> bool:
+    return current_runtime().settings.demo_mode and request.remote_addr in LOOPBACK
+
+
 @blueprint.before_request
 def only_local_demo() -> None:
-    if not current_runtime().settings.demo_mode or request.remote_addr not in LOOPBACK:
+    if not is_local_demo():
         abort(404)
-
-
-@blueprint.get("/")
-def home() -> Response:
-    return redirect("/demo")
 
 
 @blueprint.get("/demo")

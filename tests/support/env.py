@@ -7,10 +7,11 @@ import sys
 from pathlib import Path
 
 API_KEY = "test-client-id"
-API_SECRET = "test_secret_key"  # the secret of Shopify's published webhook vector
-PREVIOUS_API_SECRET = "previous_secret_key"
+API_SECRET = "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"  # the shape of a real client secret
+PREVIOUS_API_SECRET = "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"
 ENCRYPTION_KEY = "kOgVXBTbDvIP3gqaWPwAH24kaxaVP3-cGn1JDMY2fdE="
 SECRET_KEY = "s" * 40
+ADMIN_BASE_URL = "https://shopify.test/{shop}"
 
 
 def chorus_env(database_url: str, **overrides: str) -> dict[str, str]:
@@ -23,6 +24,10 @@ def chorus_env(database_url: str, **overrides: str) -> dict[str, str]:
         "SECRET_KEY": SECRET_KEY,
         "DATABASE_URL": database_url,
         "LOG_LEVEL": "WARNING",
+        # Server-to-server calls go here, where the tests' fake Shopify (`responses`) answers.
+        "SHOPIFY_ADMIN_BASE_URL": ADMIN_BASE_URL,
+        # Installing then makes no Admin API call; the tests of subscriptions ask for "app" explicitly.
+        "WEBHOOKS_MANAGED_BY": "toml",
     }
     env.update(overrides)
     return env

@@ -25,6 +25,11 @@ def upgrade() -> None:
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('domain', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
     sa.Column('access_token_ciphertext', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('access_token_expires_at', shopify_app.db.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('refresh_token_ciphertext', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('refresh_token_expires_at', shopify_app.db.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('scopes', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('token_problem', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('webhook_secret_ciphertext', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('installed', sa.Boolean(), nullable=False),
     sa.Column('installed_at', shopify_app.db.types.UTCDateTime(timezone=True), nullable=True),
@@ -97,6 +102,25 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('customers', schema=None) as batch_op:
         batch_op.create_index('ix_customers_shop_email', ['shop_id', 'email'], unique=False)
+
+    op.create_table('jobs',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('shop_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+    sa.Column('arguments', sa.JSON(), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('run_after', shopify_app.db.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('lease_until', shopify_app.db.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_error', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('created_at', shopify_app.db.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('finished_at', shopify_app.db.types.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['shop_id'], ['shops.id'], name=op.f('fk_jobs_shop_id_shops'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_jobs'))
+    )
+    with op.batch_alter_table('jobs', schema=None) as batch_op:
+        batch_op.create_index('ix_jobs_due', ['status', 'run_after'], unique=False)
+        batch_op.create_index('ix_jobs_shop_kind', ['shop_id', 'kind', 'status'], unique=False)
 
     op.create_table('journeys',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -360,6 +384,11 @@ def downgrade() -> None:
         batch_op.drop_index('ix_journeys_due')
 
     op.drop_table('journeys')
+    with op.batch_alter_table('jobs', schema=None) as batch_op:
+        batch_op.drop_index('ix_jobs_shop_kind')
+        batch_op.drop_index('ix_jobs_due')
+
+    op.drop_table('jobs')
     with op.batch_alter_table('customers', schema=None) as batch_op:
         batch_op.drop_index('ix_customers_shop_email')
 

@@ -1,0 +1,1 @@
+"""Background jobs that call Shopify: enqueued in the database, run by the worker, at least once."""

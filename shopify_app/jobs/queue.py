@@ -1,0 +1,115 @@
+"""Enqueuing a job, and claiming, finishing or retrying it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, or_
+from sqlmodel import Session, col, select
+
+from shopify_app.models import Job, JobStatus
+
+log = logging.getLogger(__name__)
+
+JobHandler = Callable[[Job, datetime], None]
+
+MAX_ATTEMPTS = 6
+RETRY_BASE = timedelta(minutes=1)
+LEASE = timedelta(minutes=15)
+
+
+class JobFailed(Exception):
+    """A job that can never succeed as asked: parked at once instead of retried."""
+
+
+def enqueue(session: Session, shop_id: int, kind: str, now: datetime, arguments: dict[str, Any] | None = None) -> Job:
+    """Add a job, unless the same kind is already waiting for this shop (then that one is returned)."""
+    waiting = session.exec(
+        select(Job).where(Job.shop_id == shop_id, Job.kind == kind, Job.status == JobStatus.PENDING)
+    ).first()
+    if waiting is not None:
+        return waiting
+    job = Job(shop_id=shop_id, kind=kind, arguments=arguments or {}, run_after=now, created_at=now)
+    session.add(job)
+    return job
+
+
+@dataclass(frozen=True)
+class JobReport:
+    done: int = 0
+    retry: int = 0
+    parked: int = 0
+
+    def __add__(self, other: JobReport) -> JobReport:
+        return JobReport(self.done + other.done, self.retry + other.retry, self.parked + other.parked)
+
+
+class JobRunner:
+    def __init__(self, engine: Engine, handlers: Mapping[str, JobHandler], *, lease: timedelta = LEASE) -> None:
+        self._engine = engine
+        self._handlers = handlers
+        self._lease = lease
+
+    def run_due(self, now: datetime) -> JobReport:
+        """Every job due at `now`, one at a time, each outside any long transaction."""
+        report = JobReport()
+        seen: set[int] = set()
+        while (job := self._claim(now, seen)) is not None:
+            seen.add(job.id or 0)
+            report += self._run(job, now)
+        return report
+
+    def _claim(self, now: datetime, seen: set[int]) -> Job | None:
+        with Session(self._engine, expire_on_commit=False) as session, session.begin():
+            job = session.exec(
+                select(Job)
+                .where(
+                    or_(
+                        (col(Job.status) == JobStatus.PENDING) & (col(Job.run_after) <= now),
+                        # A worker died while running it: its lease ran out.
+                        (col(Job.status) == JobStatus.RUNNING) & (col(Job.lease_until) < now),
+                    )
+                )
+                .where(col(Job.id).not_in(seen))
+                .order_by(col(Job.run_after), col(Job.id))
+                .limit(1)
+                .with_for_update(skip_locked=True)
+            ).first()
+            if job is None:
+                return None
+            job.status = JobStatus.RUNNING
+            job.attempts += 1
+            job.lease_until = now + self._lease
+            return job
+
+    def _run(self, job: Job, now: datetime) -> JobReport:
+        handler = self._handlers.get(job.kind)
+        error: Exception | None = None
+        try:
+            if handler is None:
+                raise JobFailed(f"no handler for job kind {job.kind!r}")
+            handler(job, now)
+        except Exception as exc:
+            error = exc
+        with Session(self._engine) as session, session.begin():
+            stored = session.get(Job, job.id, with_for_update=True)
+            assert stored is not None
+            stored.lease_until = None
+            if error is None:
+                stored.status, stored.finished_at, stored.last_error = JobStatus.DONE, now, None
+                return JobReport(done=1)
+            stored.last_error = f"{type(error).__name__}: {error}"[:2000]
+            if isinstance(error, JobFailed) or stored.attempts >= MAX_ATTEMPTS:
+                stored.status, stored.finished_at = JobStatus.PARKED, now
+                log.error("job %s (%s) parked: %s", stored.id, stored.kind, type(error).__name__)
+                return JobReport(parked=1)
+            stored.status = JobStatus.PENDING
+            stored.run_after = now + RETRY_BASE * (1 << (stored.attempts - 1))
+            log.warning(
+                "job %s (%s) failed, retry at %s: %s", stored.id, stored.kind, stored.run_after, type(error).__name__
+            )
+            return JobReport(retry=1)

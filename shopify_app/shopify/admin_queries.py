@@ -1,0 +1,570 @@
+"""Every GraphQL document Chorus sends to the Admin API, and typed helpers that run them.
+
+The documents are validated against Shopify's schema in tests (tests/shopify/test_admin_queries_schema.py),
+deprecated fields included, so a field Shopify is about to remove fails the build rather than a merchant's
+shop. Consent is read from `defaultEmailAddress` / `defaultPhoneNumber` (2025-04) and webhooks are addressed
+by `uri` (2025-10), which replace the deprecated `email`, `emailMarketingConsent` and `callbackUrl`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from types import MappingProxyType
+from typing import Any, Generic, TypeVar
+
+from shopify_app.shopify.admin_api import AdminApi, AdminApiError, raise_for_user_errors
+
+T = TypeVar("T")
+
+# Page sizes keep each query well under Shopify's 1,000-point single-query limit.
+ORDERS_PAGE = 50
+CHECKOUTS_PAGE = 20
+LINE_ITEMS_PER_CHECKOUT = 40  # a checkout with more distinct lines is reported with its first 40
+WEBHOOKS_PAGE = 100
+NODES_PER_QUERY = 250  # Shopify's limit for `nodes(ids:)`
+
+CUSTOMER_CONSENT = """
+query CustomerConsent($id: ID!) {
+  customer(id: $id) {
+    id
+    defaultEmailAddress {
+      emailAddress
+      marketingState
+      marketingOptInLevel
+      marketingUpdatedAt
+    }
+    defaultPhoneNumber {
+      phoneNumber
+      marketingState
+      marketingOptInLevel
+      marketingUpdatedAt
+      marketingCollectedFrom
+    }
+  }
+}
+"""
+
+VARIANTS = """
+query Variants($ids: [ID!]!) {
+  nodes(ids: $ids) {
+    __typename
+    ... on ProductVariant {
+      id
+      title
+      price
+      inventoryQuantity
+      availableForSale
+      product {
+        id
+        title
+        handle
+      }
+      image {
+        url
+      }
+    }
+  }
+}
+"""
+
+CUSTOMER_ORDERS = """
+query CustomerOrders($id: ID!, $first: Int!, $after: String, $query: String!) {
+  customer(id: $id) {
+    orders(first: $first, after: $after, query: $query, sortKey: CREATED_AT) {
+      nodes {
+        id
+        name
+        createdAt
+        sourceName
+        totalPriceSet {
+          shopMoney {
+            amount
+            currencyCode
+          }
+        }
+      }
+      pageInfo {
+        hasNextPage
+        endCursor
+      }
+    }
+  }
+}
+"""
+
+ABANDONED_CHECKOUTS = """
+query AbandonedCheckouts($first: Int!, $after: String, $query: String!, $lineItems: Int!) {
+  abandonedCheckouts(first: $first, after: $after, query: $query) {
+    nodes {
+      id
+      abandonedCheckoutUrl
+      createdAt
+      updatedAt
+      completedAt
+      customer {
+        id
+      }
+      lineItems(first: $lineItems) {
+        nodes {
+          quantity
+          variant {
+            id
+          }
+        }
+      }
+    }
+    pageInfo {
+      hasNextPage
+      endCursor
+    }
+  }
+}
+"""
+
+UPDATE_EMAIL_CONSENT = """
+mutation UpdateEmailConsent($input: CustomerEmailMarketingConsentUpdateInput!) {
+  customerEmailMarketingConsentUpdate(input: $input) {
+    customer {
+      id
+    }
+    userErrors {
+      field
+      message
+    }
+  }
+}
+"""
+
+UPDATE_SMS_CONSENT = """
+mutation UpdateSmsConsent($input: CustomerSmsMarketingConsentUpdateInput!) {
+  customerSmsMarketingConsentUpdate(input: $input) {
+    customer {
+      id
+    }
+    userErrors {
+      field
+      message
+    }
+  }
+}
+"""
+
+WEBHOOK_SUBSCRIPTIONS = """
+query WebhookSubscriptions($first: Int!, $after: String) {
+  webhookSubscriptions(first: $first, after: $after) {
+    nodes {
+      id
+      topic
+      uri
+    }
+    pageInfo {
+      hasNextPage
+      endCursor
+    }
+  }
+}
+"""
+
+CREATE_WEBHOOK_SUBSCRIPTION = """
+mutation CreateWebhookSubscription($topic: WebhookSubscriptionTopic!, $subscription: WebhookSubscriptionInput!) {
+  webhookSubscriptionCreate(topic: $topic, webhookSubscription: $subscription) {
+    webhookSubscription {
+      id
+      topic
+      uri
+    }
+    userErrors {
+      field
+      message
+    }
+  }
+}
+"""
+
+DELETE_WEBHOOK_SUBSCRIPTION = """
+mutation DeleteWebhookSubscription($id: ID!) {
+  webhookSubscriptionDelete(id: $id) {
+    deletedWebhookSubscriptionId
+    userErrors {
+      field
+      message
+    }
+  }
+}
+"""
+
+GRANTED_SCOPES = """
+query GrantedScopes {
+  currentAppInstallation {
+    accessScopes {
+      handle
+    }
+  }
+}
+"""
+
+ALL_DOCUMENTS: Mapping[str, str] = MappingProxyType(
+    {
+        "CustomerConsent": CUSTOMER_CONSENT,
+        "Variants": VARIANTS,
+        "CustomerOrders": CUSTOMER_ORDERS,
+        "AbandonedCheckouts": ABANDONED_CHECKOUTS,
+        "UpdateEmailConsent": UPDATE_EMAIL_CONSENT,
+        "UpdateSmsConsent": UPDATE_SMS_CONSENT,
+        "WebhookSubscriptions": WEBHOOK_SUBSCRIPTIONS,
+        "CreateWebhookSubscription": CREATE_WEBHOOK_SUBSCRIPTION,
+        "DeleteWebhookSubscription": DELETE_WEBHOOK_SUBSCRIPTION,
+        "GrantedScopes": GRANTED_SCOPES,
+    }
+)
+
+
+@dataclass(frozen=True)
+class CustomerConsent:
+    """Marketing consent as Shopify holds it; states are Shopify's enum values (e.g. "SUBSCRIBED")."""
+
+    customer_id: str
+    email: str | None
+    email_marketing_state: str | None
+    email_opt_in_level: str | None
+    email_consent_updated_at: datetime | None
+    phone: str | None
+    sms_marketing_state: str | None
+    sms_opt_in_level: str | None
+    sms_consent_updated_at: datetime | None
+    sms_consent_collected_from: str | None
+
+
+@dataclass(frozen=True)
+class VariantState:
+    id: str
+    title: str
+    price: Decimal  # in the shop's currency
+    inventory_quantity: int | None  # None when the variant's inventory is not tracked or not readable
+    available_for_sale: bool
+    product_id: str
+    product_title: str
+    product_handle: str
+    image_url: str | None
+
+
+@dataclass(frozen=True)
+class OrderSummary:
+    id: str
+    name: str
+    created_at: datetime
+    source_name: str | None
+    total: Decimal  # in the shop's currency
+    currency: str
+
+
+@dataclass(frozen=True)
+class CheckoutLine:
+    variant_id: str | None  # None when the variant has since been deleted
+    quantity: int
+
+
+@dataclass(frozen=True)
+class AbandonedCheckoutSummary:
+    id: str
+    recovery_url: str
+    created_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None
+    customer_id: str | None
+    lines: tuple[CheckoutLine, ...]
+
+
+@dataclass(frozen=True)
+class WebhookSubscriptionInfo:
+    id: str
+    topic: str  # Shopify's enum, e.g. "ORDERS_CREATE"; topic_name() gives "orders/create"
+    uri: str
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: tuple[T, ...]
+    next_cursor: str | None  # pass as `after` for the next page; None when this was the last
+
+    @property
+    def has_next_page(self) -> bool:
+        return self.next_cursor is not None
+
+
+def customer_consent(api: AdminApi, customer_gid: str) -> CustomerConsent | None:
+    """The customer's consent, or None when Shopify knows no such customer (e.g. deleted)."""
+    customer = api.execute(CUSTOMER_CONSENT, {"id": customer_gid}).get("customer")
+    if customer is None:
+        return None
+    email = customer.get("defaultEmailAddress") or {}
+    phone = customer.get("defaultPhoneNumber") or {}
+    return CustomerConsent(
+        customer_id=customer["id"],
+        email=email.get("emailAddress"),
+        email_marketing_state=email.get("marketingState"),
+        email_opt_in_level=email.get("marketingOptInLevel"),
+        email_consent_updated_at=_instant_or_none(email.get("marketingUpdatedAt")),
+        phone=phone.get("phoneNumber"),
+        sms_marketing_state=phone.get("marketingState"),
+        sms_opt_in_level=phone.get("marketingOptInLevel"),
+        sms_consent_updated_at=_instant_or_none(phone.get("marketingUpdatedAt")),
+        sms_consent_collected_from=phone.get("marketingCollectedFrom"),
+    )
+
+
+def variants(api: AdminApi, variant_gids: Sequence[str]) -> list[VariantState]:
+    """The variants that still exist, in the order asked; deleted ones (and IDs of other types) are left out."""
+    found: list[VariantState] = []
+    for start in range(0, len(variant_gids), NODES_PER_QUERY):
+        chunk = list(variant_gids[start : start + NODES_PER_QUERY])
+        for node in api.execute(VARIANTS, {"ids": chunk})["nodes"]:
+            if node is None or node.get("__typename") != "ProductVariant":
+                continue
+            product = node["product"]
+            image = node.get("image")
+            found.append(
+                VariantState(
+                    id=node["id"],
+                    title=node["title"],
+                    price=Decimal(node["price"]),
+                    inventory_quantity=node.get("inventoryQuantity"),
+                    available_for_sale=bool(node["availableForSale"]),
+                    product_id=product["id"],
+                    product_title=product["title"],
+                    product_handle=product["handle"],
+                    image_url=image["url"] if image else None,
+                )
+            )
+    return found
+
+
+def customer_orders(api: AdminApi, customer_gid: str, *, since: datetime) -> list[OrderSummary]:
+    """The customer's orders created at or after `since`, oldest first, every page followed."""
+    variables: dict[str, Any] = {"id": customer_gid, "first": ORDERS_PAGE, "query": f"created_at:>='{_iso(since)}'"}
+    orders: list[OrderSummary] = []
+    for connection in _pages(api, CUSTOMER_ORDERS, variables, lambda data: (data.get("customer") or {}).get("orders")):
+        for node in connection["nodes"]:
+            money = node["totalPriceSet"]["shopMoney"]
+            orders.append(
+                OrderSummary(
+                    id=node["id"],
+                    name=node["name"],
+                    created_at=_instant(node["createdAt"]),
+                    source_name=node.get("sourceName"),
+                    total=Decimal(money["amount"]),
+                    currency=money["currencyCode"],
+                )
+            )
+    return orders
+
+
+def abandoned_checkouts(api: AdminApi, *, updated_since: datetime, after: str | None) -> Page[AbandonedCheckoutSummary]:
+    """One page of checkouts updated at or after `updated_since`; recovered ones carry `completed_at`."""
+    variables = {
+        "first": CHECKOUTS_PAGE,
+        "after": after,
+        "query": f"updated_at:>='{_iso(updated_since)}'",
+        "lineItems": LINE_ITEMS_PER_CHECKOUT,
+    }
+    connection = api.execute(ABANDONED_CHECKOUTS, variables)["abandonedCheckouts"]
+    items = tuple(
+        AbandonedCheckoutSummary(
+            id=node["id"],
+            recovery_url=node["abandonedCheckoutUrl"],
+            created_at=_instant(node["createdAt"]),
+            updated_at=_instant(node["updatedAt"]),
+            completed_at=_instant_or_none(node.get("completedAt")),
+            customer_id=(node.get("customer") or {}).get("id"),
+            lines=tuple(
+                CheckoutLine(variant_id=(line.get("variant") or {}).get("id"), quantity=int(line["quantity"]))
+                for line in node["lineItems"]["nodes"]
+            ),
+        )
+        for node in connection["nodes"]
+    )
+    return Page(items, _next_cursor(connection))
+
+
+def update_email_consent(
+    api: AdminApi, customer_gid: str, *, state: str, opt_in_level: str | None, changed_at: datetime
+) -> None:
+    """Record the customer's email consent (e.g. "UNSUBSCRIBED" after a click on an unsubscribe link)."""
+    consent = _consent_input(state, opt_in_level, changed_at)
+    data = api.execute(UPDATE_EMAIL_CONSENT, {"input": {"customerId": customer_gid, "emailMarketingConsent": consent}})
+    raise_for_user_errors(_payload(data, "customerEmailMarketingConsentUpdate"))
+
+
+def update_sms_consent(
+    api: AdminApi, customer_gid: str, *, state: str, opt_in_level: str | None, changed_at: datetime
+) -> None:
+    """Record the customer's SMS consent (e.g. "UNSUBSCRIBED" after a STOP reply)."""
+    consent = _consent_input(state, opt_in_level, changed_at)
+    data = api.execute(UPDATE_SMS_CONSENT, {"input": {"customerId": customer_gid, "smsMarketingConsent": consent}})
+    raise_for_user_errors(_payload(data, "customerSmsMarketingConsentUpdate"))
+
+
+def webhook_subscriptions(api: AdminApi) -> list[WebhookSubscriptionInfo]:
+    """Every subscription this app holds on the shop (Shopify shows an app only its own)."""
+    variables: dict[str, Any] = {"first": WEBHOOKS_PAGE}
+    return [
+        _subscription(node)
+        for connection in _pages(api, WEBHOOK_SUBSCRIPTIONS, variables, lambda data: data["webhookSubscriptions"])
+        for node in connection["nodes"]
+    ]
+
+
+def create_webhook_subscription(api: AdminApi, topic: str, uri: str) -> WebhookSubscriptionInfo:
+    """Subscribe `uri` to `topic` ("orders/create" or "ORDERS_CREATE")."""
+    variables = {"topic": topic_enum(topic), "subscription": {"uri": uri}}
+    payload = _payload(api.execute(CREATE_WEBHOOK_SUBSCRIPTION, variables), "webhookSubscriptionCreate")
+    raise_for_user_errors(payload)
+    subscription = payload.get("webhookSubscription")
+    if not subscription:
+        raise AdminApiError("webhookSubscriptionCreate returned no subscription and no userErrors")
+    return _subscription(subscription)
+
+
+def delete_webhook_subscription(api: AdminApi, subscription_id: str) -> None:
+    payload = _payload(api.execute(DELETE_WEBHOOK_SUBSCRIPTION, {"id": subscription_id}), "webhookSubscriptionDelete")
+    raise_for_user_errors(payload)
+
+
+def granted_scopes(api: AdminApi) -> list[str]:
+    """The access scopes the merchant granted this installation, e.g. ["read_customers", "read_orders"]."""
+    installation = api.execute(GRANTED_SCOPES)["currentAppInstallation"]
+    return [scope["handle"] for scope in installation["accessScopes"]]
+
+
+# Topic resources made of several words: in the enum nothing separates them from the action
+# ("FULFILLMENT_ORDERS_CANCELLATION_REQUEST_ACCEPTED"), so topic_name() needs to know them.
+# Complete for the 2025-01 schema (a test checks every enum value against Shopify's description).
+_MULTI_WORD_RESOURCES = frozenset(
+    {
+        "app_purchases_one_time",
+        "app_subscriptions",
+        "attributed_sessions",
+        "audit_events",
+        "bulk_operations",
+        "collection_listings",
+        "collection_publications",
+        "company_contact_roles",
+        "company_contacts",
+        "company_locations",
+        "customer_account_settings",
+        "customer_groups",
+        "customer_payment_methods",
+        "customers_email_marketing_consent",
+        "customers_marketing_consent",
+        "delivery_promise_settings",
+        "draft_orders",
+        "fulfillment_events",
+        "fulfillment_holds",
+        "fulfillment_orders",
+        "inventory_items",
+        "inventory_levels",
+        "metafield_definitions",
+        "order_transactions",
+        "payment_schedules",
+        "payment_terms",
+        "product_feeds",
+        "product_listings",
+        "product_publications",
+        "reverse_deliveries",
+        "reverse_fulfillment_orders",
+        "scheduled_product_listings",
+        "selling_plan_groups",
+        "shipping_addresses",
+        "subscription_billing_attempts",
+        "subscription_billing_cycle_edits",
+        "subscription_billing_cycles",
+        "subscription_contracts",
+        "tax_partners",
+        "tax_services",
+        "tender_transactions",
+    }
+)
+# Newer event-style topics are written with a dot.
+_DOTTED_TOPICS = frozenset(
+    {"customer.tags_added", "customer.tags_removed", "customer.joined_segment", "customer.left_segment"}
+)
+
+
+def topic_enum(topic: str) -> str:
+    """ "orders/create" -> "ORDERS_CREATE" (an enum value is returned unchanged)."""
+    return topic.replace("/", "_").replace(".", "_").upper()
+
+
+def topic_name(enum_value: str) -> str:
+    """ "ORDERS_CREATE" -> "orders/create", the name webhooks carry in X-Shopify-Topic."""
+    lowered = enum_value.lower()
+    for dotted in _DOTTED_TOPICS:
+        if topic_enum(dotted).lower() == lowered:
+            return dotted
+    candidates = [r for r in _MULTI_WORD_RESOURCES if lowered.startswith(r + "_")]
+    resource = max(candidates, key=len) if candidates else lowered.split("_", 1)[0]
+    action = lowered[len(resource) + 1 :]
+    if not action:
+        raise ValueError(f"not a webhook topic: {enum_value!r}")
+    return f"{resource}/{action}"
+
+
+def _subscription(node: Mapping[str, Any]) -> WebhookSubscriptionInfo:
+    return WebhookSubscriptionInfo(id=node["id"], topic=node["topic"], uri=node["uri"])
+
+
+def _consent_input(state: str, opt_in_level: str | None, changed_at: datetime) -> dict[str, Any]:
+    consent: dict[str, Any] = {"marketingState": state, "consentUpdatedAt": _iso(changed_at)}
+    if opt_in_level is not None:
+        consent["marketingOptInLevel"] = opt_in_level
+    return consent
+
+
+def _payload(data: Mapping[str, Any], mutation: str) -> Mapping[str, Any]:
+    payload = data.get(mutation)
+    if not isinstance(payload, dict):
+        raise AdminApiError(f"{mutation} returned no payload")
+    return payload
+
+
+def _pages(
+    api: AdminApi,
+    document: str,
+    variables: Mapping[str, Any],
+    connection_of: Callable[[dict[str, Any]], Mapping[str, Any] | None],
+) -> Iterator[Mapping[str, Any]]:
+    """Each page's connection object, following `pageInfo.endCursor` while `hasNextPage`."""
+    after: str | None = None
+    while True:
+        connection = connection_of(api.execute(document, {**variables, "after": after}))
+        if connection is None:
+            return
+        yield connection
+        cursor = _next_cursor(connection)
+        if cursor is None or cursor == after:
+            return
+        after = cursor
+
+
+def _next_cursor(connection: Mapping[str, Any]) -> str | None:
+    info = connection["pageInfo"]
+    cursor = info.get("endCursor")
+    return cursor if info.get("hasNextPage") and cursor else None
+
+
+def _iso(moment: datetime) -> str:
+    """UTC, to the second, as Shopify writes DateTime: 2026-11-20T10:00:05Z."""
+    if moment.tzinfo is None:
+        raise ValueError("a naive datetime is ambiguous; pass one with a time zone")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _instant(text: str) -> datetime:
+    return datetime.fromisoformat(text).astimezone(UTC)
+
+
+def _instant_or_none(text: str | None) -> datetime | None:
+    return _instant(text) if text else None
