@@ -19,10 +19,12 @@ from shopify_app.channels import email_channel
 from shopify_app.events.processor import BatchReport, EventProcessor, RetryPolicy
 from shopify_app.events.registry import HANDLERS
 from shopify_app.events.retention import purge_raw_bodies
+from shopify_app.jobs.consent import EmailUnsubscribeJob
 from shopify_app.jobs.install import InstallJob
 from shopify_app.jobs.queue import JobReport, JobRunner
 from shopify_app.journeys.reminders import ReminderReport, ReminderSender
 from shopify_app.messaging.links import UnsubscribeLinks
+from shopify_app.messaging.unsubscribe import EMAIL_UNSUBSCRIBE_JOB
 from shopify_app.runtime import Runtime
 from shopify_app.shopify.access import ShopifyAccess
 from shopify_app.shops import INSTALL_JOB
@@ -62,7 +64,11 @@ class Worker:
                 base_delay=timedelta(seconds=settings.event_retry_base_seconds),
             ),
         )
-        self._jobs = JobRunner(runtime.engine, {INSTALL_JOB: InstallJob(ShopifyAccess(runtime), settings)})
+        access = ShopifyAccess(runtime)
+        self._jobs = JobRunner(
+            runtime.engine,
+            {INSTALL_JOB: InstallJob(access, settings), EMAIL_UNSUBSCRIBE_JOB: EmailUnsubscribeJob(access)},
+        )
         channel = email_channel(settings)
         self._reminders = (
             ReminderSender(

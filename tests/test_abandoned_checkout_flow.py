@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import subprocess
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import responses
 from flask.testing import FlaskClient
 
 from shopify_app.app import create_app
@@ -326,3 +328,28 @@ def test_no_marketing_email_without_the_shops_postal_address(
 
     assert smtp.sink.received == []
     assert reasons(db)[-1] == ("skipped", "no_postal_address")
+
+
+def test_an_unsubscribe_is_passed_on_to_shopify(store: Runtime, smtp: SmtpServer, db: Db) -> None:
+    customer = {"id": 777, "email": "ada@example.com", "first_name": "Ada", "updated_at": STARTED}
+    abandon(store, customer=customer)
+    run_worker(store, AFTER_DUE)
+    link = smtp.sink.received[0].parsed()["List-Unsubscribe"].strip("<>")
+    create_app(store).test_client().post(link.removeprefix("https://chorus.example"))
+
+    with responses.RequestsMock() as shopify:
+        mutation = shopify.post(
+            f"https://shopify.test/{webhooks.SHOP}/admin/api/2026-10/graphql.json",
+            json={"data": {"customerEmailMarketingConsentUpdate": {"customer": {"id": "gid://shopify/Customer/777"},
+                                                                   "userErrors": []}}},
+        )  # fmt: skip
+        summary = run_worker(store, AFTER_DUE + timedelta(minutes=1))
+
+    assert summary.jobs.done == 1
+    assert mutation.call_count == 1
+    request = mutation.calls[0].request
+    assert request.headers["X-Shopify-Access-Token"] == "shpat_test"
+    assert json.loads(request.body or "")["variables"]["input"] == {
+        "customerId": "gid://shopify/Customer/777",
+        "emailMarketingConsent": {"marketingState": "UNSUBSCRIBED", "consentUpdatedAt": "2026-11-20T10:00:05Z"},
+    }

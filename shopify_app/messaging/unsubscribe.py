@@ -5,10 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
-from shopify_app.models import Message, Shop
+from shopify_app.jobs.queue import enqueue
+from shopify_app.models import Customer, Message, Shop
 from shopify_app.suppressions import suppress
+
+EMAIL_UNSUBSCRIBE_JOB = "email_unsubscribe"
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,8 @@ def subscription_of(session: Session, message_id: int) -> Subscription | None:
 
 
 def unsubscribe(session: Session, subscription: Subscription, now: datetime) -> None:
+    """Never contact the address again on this channel, and tell Shopify, so the store's own records
+    (and every other app reading them) agree."""
     suppress(
         session,
         shop_id=subscription.shop_id,
@@ -50,3 +55,16 @@ def unsubscribe(session: Session, subscription: Subscription, now: datetime) -> 
         message_id=subscription.message_id,
         now=now,
     )
+    customer_id = session.exec(
+        select(Customer.customer_id).where(
+            Customer.shop_id == subscription.shop_id, Customer.email == subscription.address
+        )
+    ).first()
+    if subscription.channel == "email" and customer_id is not None:
+        enqueue(
+            session,
+            subscription.shop_id,
+            EMAIL_UNSUBSCRIBE_JOB,
+            now,
+            {"customer_id": customer_id, "at": now.isoformat()},
+        )
