@@ -24,6 +24,7 @@ from sqlmodel import Session, col, select
 
 from shopify_app.events.context import Handler, PermanentEventError, WebhookContext
 from shopify_app.models import EventAttempt, EventStatus, Shop, WebhookEvent
+from shopify_app.shopify.topics import PRIVACY_TOPICS
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +146,8 @@ class EventProcessor:
             raise PermanentEventError("the raw body was purged; the event cannot be handled any more")
         shop = session.get(Shop, event.shop_id) if event.shop_id is not None else None
         if shop is None:
+            if event.topic in PRIVACY_TOPICS:
+                return  # the shop's data is already gone: nothing left to export or erase
             raise PermanentEventError(f"shop {event.shop_domain} no longer exists")
         try:
             payload = json.loads(event.body)

@@ -10,6 +10,7 @@ from shopify_app.mirror.checkouts import on_checkout
 from shopify_app.mirror.customers import on_customer, on_email_consent, on_sms_consent
 from shopify_app.mirror.orders import on_order
 from shopify_app.mirror.products import on_product, on_product_deleted, on_variant_stock
+from shopify_app.privacy.requests import on_customers_redact, on_data_request, on_shop_redact
 from shopify_app.shops import on_app_uninstalled, on_shop_update
 
 
@@ -44,6 +45,9 @@ HANDLERS: Mapping[str, Handler] = {
     "customers/update": on_customer,
     "customers_email_marketing_consent/update": on_email_consent,
     "customers_marketing_consent/update": on_sms_consent,
+    "customers/data_request": on_data_request,
+    "customers/redact": on_customers_redact,
+    "shop/redact": on_shop_redact,
 }
 
 HANDLED_TOPICS = frozenset(HANDLERS)

@@ -30,6 +30,7 @@ from shopify_app.models.mirror import (  # noqa: E402
     Product,
     Variant,
 )
+from shopify_app.models.privacy import PrivacyRequest  # noqa: E402
 from shopify_app.models.shop import Shop  # noqa: E402
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "Message",
     "MessageStatus",
     "Order",
+    "PrivacyRequest",
     "Product",
     "Shop",
     "ShopFlow",

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
-from flask import Blueprint, Flask, request
+from flask import Blueprint, Flask, Response, request
 from sqlmodel import col, select
 
 from flows import abandoned_checkout
 from shopify_app.flow_settings import KNOWN_FLOWS, UnknownFlow, configure_flow
 from shopify_app.journeys.facts import policy
-from shopify_app.models import Message, Shop, WebhookEvent
+from shopify_app.models import Message, PrivacyRequest, Shop, WebhookEvent
 from shopify_app.runtime import current_runtime
 from shopify_app.web.session import current_shop, session_required
 
@@ -41,6 +42,7 @@ def shop() -> dict[str, Any]:
         "scopes": (current.scopes or "").split(",") if current.scopes else [],
         "problem": current.token_problem,
         "flows": _flows(current),
+        "privacy_requests": _privacy_requests(current),
         "settings": {"webhooks_managed_by": settings.webhooks_managed_by, "email_enabled": bool(settings.smtp_url)},
     }
 
@@ -127,6 +129,45 @@ def events() -> dict[str, Any]:
             for e in rows
         ]
     }
+
+
+@blueprint.get("/privacy/<int:request_id>/export")
+@session_required
+def privacy_export(request_id: int) -> Response | tuple[dict[str, str], int]:
+    """A customer data export, for the merchant to hand over to the customer."""
+    with current_runtime().read_session() as session:
+        found = session.exec(
+            select(PrivacyRequest).where(
+                PrivacyRequest.id == request_id,
+                PrivacyRequest.shop_id == current_shop().id,
+                PrivacyRequest.kind == "data_request",
+            )
+        ).first()
+    if found is None or found.export is None:
+        return {"error": "no such export"}, 404
+    return Response(
+        json.dumps(found.export, indent=2),
+        mimetype="application/json",
+        headers={"Content-Disposition": f'attachment; filename="customer-data-request-{request_id}.json"'},
+    )
+
+
+def _privacy_requests(shop: Shop) -> list[dict[str, Any]]:
+    with current_runtime().read_session() as session:
+        rows = session.exec(
+            select(PrivacyRequest).where(PrivacyRequest.shop_id == shop.id).order_by(col(PrivacyRequest.id).desc())
+        ).all()
+    return [
+        {
+            "id": r.id,
+            "kind": r.kind,
+            "customer_id": r.customer_id,
+            "received_at": r.received_at.isoformat(),
+            "completed_at": r.completed_at.isoformat() if r.completed_at else None,
+            "export_url": f"/api/privacy/{r.id}/export" if r.export is not None else None,
+        }
+        for r in rows
+    ]
 
 
 def _flows(shop: Shop) -> list[dict[str, Any]]:

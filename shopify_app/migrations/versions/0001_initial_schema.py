@@ -168,6 +168,23 @@ def upgrade() -> None:
         batch_op.create_index('ix_orders_shop_customer', ['shop_id', 'customer_id'], unique=False)
         batch_op.create_index('ix_orders_shop_email', ['shop_id', 'email'], unique=False)
 
+    op.create_table('privacy_requests',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('shop_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('shop_domain', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
+    sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=30), nullable=False),
+    sa.Column('shopify_request_id', sa.BigInteger(), nullable=True),
+    sa.Column('customer_id', sa.BigInteger(), nullable=True),
+    sa.Column('received_at', shopify_app.db.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('completed_at', shopify_app.db.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('export', sa.JSON(), nullable=True),
+    sa.Column('export_erased_at', shopify_app.db.types.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['shop_id'], ['shops.id'], name=op.f('fk_privacy_requests_shop_id_shops'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_privacy_requests'))
+    )
+    with op.batch_alter_table('privacy_requests', schema=None) as batch_op:
+        batch_op.create_index('ix_privacy_requests_shop', ['shop_domain', 'kind'], unique=False)
+
     op.create_table('products',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('shop_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -373,6 +390,10 @@ def downgrade() -> None:
     op.drop_table('variants')
     op.drop_table('shop_flows')
     op.drop_table('products')
+    with op.batch_alter_table('privacy_requests', schema=None) as batch_op:
+        batch_op.drop_index('ix_privacy_requests_shop')
+
+    op.drop_table('privacy_requests')
     with op.batch_alter_table('orders', schema=None) as batch_op:
         batch_op.drop_index('ix_orders_shop_email')
         batch_op.drop_index('ix_orders_shop_customer')

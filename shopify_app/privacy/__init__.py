@@ -1,0 +1,1 @@
+"""Shopify's mandatory privacy webhooks: data requests, customer redaction, shop redaction."""

@@ -1,0 +1,151 @@
+"""Handling customers/data_request, customers/redact and shop/redact."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, update
+from sqlmodel import Session, SQLModel, col
+
+from shopify_app.events.context import WebhookContext
+from shopify_app.mirror import fields
+from shopify_app.models import PrivacyRequest, Shop, WebhookEvent
+from shopify_app.privacy.footprint import Footprint, Identity, find_footprint
+
+log = logging.getLogger(__name__)
+
+REDACTED = "redacted"
+
+
+def on_data_request(ctx: WebhookContext) -> None:
+    """Export everything Chorus holds about the customer, for the merchant to download and hand over."""
+    identity = Identity.from_payload(ctx.payload)
+    shop_id = _shop_id(ctx)
+    found = find_footprint(ctx.session, shop_id, identity, order_ids=_ids(ctx.payload, "orders_requested"))
+    ctx.session.add(
+        PrivacyRequest(
+            shop_id=shop_id,
+            shop_domain=ctx.shop.domain,
+            kind="data_request",
+            shopify_request_id=fields.integer(fields.obj(ctx.payload, "data_request").get("id")),
+            customer_id=identity.customer_id,
+            received_at=ctx.observed_at,
+            completed_at=ctx.now,
+            export=_export(found, identity, ctx.now),
+        )
+    )
+
+
+def on_customers_redact(ctx: WebhookContext) -> None:
+    """Erase the customer's personal data everywhere; keep what counts and sums need, anonymised."""
+    identity = Identity.from_payload(ctx.payload)
+    shop_id = _shop_id(ctx)
+    session = ctx.session
+    found = find_footprint(session, shop_id, identity, order_ids=_ids(ctx.payload, "orders_to_redact"))
+    _erase(session, found)
+    for event in found.events:
+        event.body, event.body_purged_at = None, ctx.now
+    # Earlier exports held the same data.
+    session.execute(
+        update(PrivacyRequest)
+        .where(col(PrivacyRequest.shop_id) == shop_id, col(PrivacyRequest.kind) == "data_request")
+        .where(col(PrivacyRequest.customer_id) == identity.customer_id)
+        .where(col(PrivacyRequest.export).is_not(None))
+        .values(export=None, export_erased_at=ctx.now)
+    )
+    _forget_own_body(ctx)
+    session.add(
+        PrivacyRequest(
+            shop_id=shop_id,
+            shop_domain=ctx.shop.domain,
+            kind="customers_redact",
+            customer_id=identity.customer_id,
+            received_at=ctx.observed_at,
+            completed_at=ctx.now,
+        )
+    )
+    log.info("shop %s: customer %s redacted", ctx.shop.domain, identity.customer_id)
+
+
+def on_shop_redact(ctx: WebhookContext) -> None:
+    """Delete everything of the shop; only the record that this happened remains."""
+    session, shop = ctx.session, ctx.shop
+    domain = shop.domain
+    session.execute(
+        delete(WebhookEvent).where(col(WebhookEvent.shop_domain) == domain).where(col(WebhookEvent.id) != ctx.event.id)
+    )
+    session.execute(delete(PrivacyRequest).where(col(PrivacyRequest.shop_domain) == domain))
+    _forget_own_body(ctx)
+    ctx.event.shop_id = None
+    session.delete(session.get(Shop, shop.id))  # every shop table cascades from here
+    session.add(
+        PrivacyRequest(shop_domain=domain, kind="shop_redact", received_at=ctx.observed_at, completed_at=ctx.now)
+    )
+    log.info("shop %s redacted", domain)
+
+
+def _erase(session: Session, found: Footprint) -> None:
+    for row in [*found.customers, *found.consent_records, *found.suppressions]:
+        session.delete(row)
+    for order in found.orders:  # kept for revenue, without the person
+        order.email = order.phone = None
+        order.customer_id = None
+    for checkout in found.checkouts:
+        checkout.email = checkout.phone = checkout.sms_marketing_phone = None
+        checkout.customer_id = None
+        checkout.abandoned_checkout_url = None
+    for message in found.messages:  # kept for counts and costs, without address or content
+        message.recipient = REDACTED
+        message.subject = message.body_html = message.error = None
+        message.body_text = ""
+    for decision in found.decisions:
+        decision.detail = {k: v for k, v in decision.detail.items() if k != "error"}
+
+
+def _forget_own_body(ctx: WebhookContext) -> None:
+    ctx.event.body, ctx.event.body_purged_at = None, ctx.now
+
+
+def _shop_id(ctx: WebhookContext) -> int:
+    assert ctx.shop.id is not None
+    return ctx.shop.id
+
+
+def _ids(payload: dict[str, Any], key: str) -> list[int]:
+    values = payload.get(key)
+    return [int(v) for v in values if str(v).isdigit()] if isinstance(values, list) else []
+
+
+def _export(found: Footprint, identity: Identity, now: datetime) -> dict[str, Any]:
+    def rows(models: list[Any]) -> list[dict[str, Any]]:
+        return [_row(m) for m in models]
+
+    return {
+        "generated_at": now.isoformat(),
+        "customer": {"id": identity.customer_id, "email": identity.email, "phone": identity.phone},
+        "profiles": rows(found.customers),
+        "consent_history": rows(found.consent_records),
+        "orders": rows(found.orders),
+        "checkouts": rows(found.checkouts),
+        "decisions": rows(found.decisions),
+        "messages": rows(found.messages),
+        "suppressions": rows(found.suppressions),
+        "events": [
+            {
+                "id": e.id,
+                "topic": e.topic,
+                "received_at": e.received_at.isoformat(),
+                "body": json.loads(e.body) if e.body else None,
+            }
+            for e in found.events
+        ],
+    }
+
+
+def _row(model: SQLModel) -> dict[str, Any]:
+    data: dict[str, Any] = model.model_dump(mode="json")
+    data.pop("shop_id", None)
+    return data
