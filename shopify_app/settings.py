@@ -64,6 +64,10 @@ class Settings:
     # Replaces https://{shop} in server-to-server calls (tests, local fakes); may contain "{shop}".
     shopify_admin_base_url: str | None = None
     webhooks_managed_by: str = "app"  # "app": created on install through the API; "toml": shopify.app.toml
+    sync_on_install: bool = True  # backfill the mirror right after an install (else: `chorus shops sync`)
+    sync_history_days: int = 365  # how far back the backfill fetches orders and customers
+    sync_bulk_threshold: int = 5000  # a catalogue with more products is fetched by a bulk operation
+    reconcile_interval_minutes: int = 60
 
     def admin_base_url(self, shop_domain: str) -> str:
         """Where the shop's OAuth and Admin API endpoints live, without a trailing slash."""
@@ -117,6 +121,10 @@ class Settings:
             shopify_api_version=reader.parsed("SHOPIFY_API_VERSION", DEFAULT_API_VERSION, _api_version),
             shopify_admin_base_url=reader.parsed("SHOPIFY_ADMIN_BASE_URL", None, _base_url, optional=True),
             webhooks_managed_by=reader.parsed("WEBHOOKS_MANAGED_BY", "app", _webhooks_managed_by),
+            sync_on_install=reader.parsed("SYNC_ON_INSTALL", True, _boolean),
+            sync_history_days=reader.parsed("SYNC_HISTORY_DAYS", 365, _positive_int),
+            sync_bulk_threshold=reader.parsed("SYNC_BULK_THRESHOLD", 5000, _positive_int),
+            reconcile_interval_minutes=reader.parsed("RECONCILE_INTERVAL_MINUTES", 60, _positive_int),
         )
         if settings.smtp_url and not settings.email_from:
             reader.problem("EMAIL_FROM is required when SMTP_URL is set: the address messages are sent from")
@@ -183,6 +191,15 @@ def _positive_float(raw: str) -> float:
     if value <= 0:
         raise ValueError(f"expected a positive number, got {value}")
     return value
+
+
+def _boolean(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(f"expected true or false, got {raw!r}")
 
 
 def _log_level(raw: str) -> str:

@@ -98,7 +98,7 @@ class Worker:
             sent = self._reminders.run(now) if self._reminders else ReminderReport()
             ran = self._jobs.run_due(now)
             events, reminders, jobs = events + handled, reminders + sent, jobs + ran
-            if not handled.claimed:
+            if not handled.claimed and not ran.continued:
                 return events, reminders, jobs
 
     def tick(self) -> None:

@@ -17,6 +17,23 @@ class PermanentEventError(Exception):
 
 
 @dataclass(frozen=True)
+class MirrorWrite:
+    """Where and how a write to the mirror happens, whether a webhook or the store sync brought the data."""
+
+    session: Session
+    shop: Shop
+    now: datetime
+    observed_at: datetime  # when the change happened, as far as is known
+    source: str  # the webhook topic, or "sync"
+    event_id: int | None = None  # the webhook event, if one brought it
+
+    @property
+    def shop_id(self) -> int:
+        assert self.shop.id is not None
+        return self.shop.id
+
+
+@dataclass(frozen=True)
 class WebhookContext:
     session: Session  # inside the worker's transaction: commit and rollback are not the handler's
     shop: Shop
@@ -28,6 +45,10 @@ class WebhookContext:
     def observed_at(self) -> datetime:
         """When Shopify says the change happened, else when we learnt of it."""
         return self.event.triggered_at or self.event.received_at
+
+    @property
+    def mirror(self) -> MirrorWrite:
+        return MirrorWrite(self.session, self.shop, self.now, self.observed_at, self.event.topic, self.event.id)
 
 
 Handler = Callable[[WebhookContext], None]

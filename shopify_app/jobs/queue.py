@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Engine, or_
@@ -15,7 +16,15 @@ from shopify_app.models import Job, JobStatus
 
 log = logging.getLogger(__name__)
 
-JobHandler = Callable[[Job, datetime], None]
+
+class JobOutcome(StrEnum):
+    DONE = "done"
+    # Progress was made and saved; the rest follows in another run (a long sync works in slices, so
+    # that a worker is never busy with one shop for long and a crash loses at most one slice).
+    CONTINUE = "continue"
+
+
+JobHandler = Callable[[Job, datetime], JobOutcome | None]
 
 MAX_ATTEMPTS = 6
 RETRY_BASE = timedelta(minutes=1)
@@ -43,9 +52,15 @@ class JobReport:
     done: int = 0
     retry: int = 0
     parked: int = 0
+    continued: int = 0
 
     def __add__(self, other: JobReport) -> JobReport:
-        return JobReport(self.done + other.done, self.retry + other.retry, self.parked + other.parked)
+        return JobReport(
+            self.done + other.done,
+            self.retry + other.retry,
+            self.parked + other.parked,
+            self.continued + other.continued,
+        )
 
 
 class JobRunner:
@@ -55,15 +70,18 @@ class JobRunner:
         self._lease = lease
 
     def run_due(self, now: datetime) -> JobReport:
-        """Every job due at `now`, one at a time, each outside any long transaction."""
+        """Every job due at `now`, one at a time, each outside any long transaction. A job that continues
+        runs one slice per call, so that other work gets its turn between slices."""
         report = JobReport()
-        seen: set[int] = set()
-        while (job := self._claim(now, seen)) is not None:
-            seen.add(job.id or 0)
-            report += self._run(job, now)
+        sliced: set[int] = set()
+        while (job := self._claim(now, sliced)) is not None:
+            result = self._run(job, now)
+            if result.continued:
+                sliced.add(job.id or 0)
+            report += result
         return report
 
-    def _claim(self, now: datetime, seen: set[int]) -> Job | None:
+    def _claim(self, now: datetime, sliced: set[int]) -> Job | None:
         with Session(self._engine, expire_on_commit=False) as session, session.begin():
             job = session.exec(
                 select(Job)
@@ -74,7 +92,7 @@ class JobRunner:
                         (col(Job.status) == JobStatus.RUNNING) & (col(Job.lease_until) < now),
                     )
                 )
-                .where(col(Job.id).not_in(seen))
+                .where(col(Job.id).not_in(sliced))
                 .order_by(col(Job.run_after), col(Job.id))
                 .limit(1)
                 .with_for_update(skip_locked=True)
@@ -89,16 +107,20 @@ class JobRunner:
     def _run(self, job: Job, now: datetime) -> JobReport:
         handler = self._handlers.get(job.kind)
         error: Exception | None = None
+        outcome: JobOutcome | None = None
         try:
             if handler is None:
                 raise JobFailed(f"no handler for job kind {job.kind!r}")
-            handler(job, now)
+            outcome = handler(job, now)
         except Exception as exc:
             error = exc
         with Session(self._engine) as session, session.begin():
             stored = session.get(Job, job.id, with_for_update=True)
             assert stored is not None
             stored.lease_until = None
+            if error is None and outcome is JobOutcome.CONTINUE:
+                stored.status, stored.run_after, stored.attempts = JobStatus.PENDING, now, 0
+                return JobReport(continued=1)
             if error is None:
                 stored.status, stored.finished_at, stored.last_error = JobStatus.DONE, now, None
                 return JobReport(done=1)

@@ -4,6 +4,9 @@ The documents are validated against Shopify's schema in tests (tests/shopify/tes
 deprecated fields included, so a field Shopify is about to remove fails the build rather than a merchant's
 shop. Consent is read from `defaultEmailAddress` / `defaultPhoneNumber` (2025-04) and webhooks are addressed
 by `uri` (2025-10), which replace the deprecated `email`, `emailMarketingConsent` and `callbackUrl`.
+
+The store sync's documents are here too, so that every document is listed and validated in one place; their
+typed helpers, which normalise Shopify's answers to the conventions of its REST webhooks, are in sync_queries.
 """
 
 from __future__ import annotations
@@ -206,6 +209,302 @@ query GrantedScopes {
 }
 """
 
+# The store sync (helpers in sync_queries). Products, customers and orders come oldest change first, so
+# that a record updated while the pages are read moves behind the cursor instead of being skipped.
+
+SHOP_PROFILE = """
+query ShopProfile {
+  shop {
+    name
+    email
+    contactEmail
+    currencyCode
+    ianaTimezone
+    primaryDomain {
+      host
+    }
+    billingAddress {
+      address1
+      address2
+      city
+      provinceCode
+      zip
+      country
+    }
+  }
+}
+"""
+
+PRODUCTS = """
+query Products($first: Int!, $after: String, $query: String, $variants: Int!) {
+  products(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) {
+    nodes {
+      id
+      title
+      handle
+      status
+      updatedAt
+      featuredMedia {
+        preview {
+          image {
+            url
+          }
+        }
+      }
+      variants(first: $variants) {
+        nodes {
+          id
+          title
+          sku
+          price
+          compareAtPrice
+          inventoryQuantity
+          inventoryPolicy
+          updatedAt
+          image {
+            url
+          }
+        }
+        pageInfo {
+          hasNextPage
+          endCursor
+        }
+      }
+    }
+    pageInfo {
+      hasNextPage
+      endCursor
+    }
+  }
+}
+"""
+
+PRODUCT_VARIANTS = """
+query ProductVariants($id: ID!, $first: Int!, $after: String) {
+  product(id: $id) {
+    variants(first: $first, after: $after) {
+      nodes {
+        id
+        title
+        sku
+        price
+        compareAtPrice
+        inventoryQuantity
+        inventoryPolicy
+        updatedAt
+        image {
+          url
+        }
+      }
+      pageInfo {
+        hasNextPage
+        endCursor
+      }
+    }
+  }
+}
+"""
+
+PRODUCTS_COUNT = """
+query ProductsCount {
+  productsCount(limit: null) {
+    count
+  }
+}
+"""
+
+CUSTOMERS = """
+query Customers($first: Int!, $after: String, $query: String) {
+  customers(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) {
+    nodes {
+      id
+      firstName
+      lastName
+      locale
+      state
+      createdAt
+      updatedAt
+      defaultAddress {
+        countryCodeV2
+      }
+      defaultEmailAddress {
+        emailAddress
+        marketingState
+        marketingOptInLevel
+        marketingUpdatedAt
+      }
+      defaultPhoneNumber {
+        phoneNumber
+        marketingState
+        marketingOptInLevel
+        marketingUpdatedAt
+        marketingCollectedFrom
+      }
+    }
+    pageInfo {
+      hasNextPage
+      endCursor
+    }
+  }
+}
+"""
+
+ORDERS = """
+query Orders($first: Int!, $after: String, $query: String, $lineItems: Int!) {
+  orders(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) {
+    nodes {
+      id
+      name
+      email
+      phone
+      sourceName
+      displayFinancialStatus
+      createdAt
+      processedAt
+      updatedAt
+      cancelledAt
+      customer {
+        id
+      }
+      totalPriceSet {
+        shopMoney {
+          amount
+          currencyCode
+        }
+      }
+      lineItems(first: $lineItems) {
+        nodes {
+          title
+          quantity
+          variant {
+            id
+          }
+          product {
+            id
+          }
+          originalUnitPriceSet {
+            shopMoney {
+              amount
+            }
+          }
+        }
+        pageInfo {
+          hasNextPage
+          endCursor
+        }
+      }
+    }
+    pageInfo {
+      hasNextPage
+      endCursor
+    }
+  }
+}
+"""
+
+ORDER_LINE_ITEMS = """
+query OrderLineItems($id: ID!, $first: Int!, $after: String) {
+  order(id: $id) {
+    lineItems(first: $first, after: $after) {
+      nodes {
+        title
+        quantity
+        variant {
+          id
+        }
+        product {
+          id
+        }
+        originalUnitPriceSet {
+          shopMoney {
+            amount
+          }
+        }
+      }
+      pageInfo {
+        hasNextPage
+        endCursor
+      }
+    }
+  }
+}
+"""
+
+# Run by Shopify itself through bulkOperationRunQuery, never sent directly: no variables, no `first`, and the
+# edges/node form bulk operations require. Variants come out as lines of their own carrying `__parentId`.
+BULK_PRODUCTS = """
+query BulkProducts {
+  products {
+    edges {
+      node {
+        id
+        title
+        handle
+        status
+        updatedAt
+        featuredMedia {
+          preview {
+            image {
+              url
+            }
+          }
+        }
+        variants {
+          edges {
+            node {
+              id
+              title
+              sku
+              price
+              compareAtPrice
+              inventoryQuantity
+              inventoryPolicy
+              updatedAt
+              image {
+                url
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+"""
+
+RUN_BULK_QUERY = """
+mutation RunBulkQuery($query: String!) {
+  bulkOperationRunQuery(query: $query) {
+    bulkOperation {
+      id
+      status
+      url
+      objectCount
+      errorCode
+    }
+    userErrors {
+      field
+      message
+    }
+  }
+}
+"""
+
+BULK_OPERATION = """
+query BulkOperation($id: ID!) {
+  node(id: $id) {
+    __typename
+    ... on BulkOperation {
+      id
+      status
+      url
+      objectCount
+      errorCode
+    }
+  }
+}
+"""
+
 ALL_DOCUMENTS: Mapping[str, str] = MappingProxyType(
     {
         "CustomerConsent": CUSTOMER_CONSENT,
@@ -218,6 +517,16 @@ ALL_DOCUMENTS: Mapping[str, str] = MappingProxyType(
         "CreateWebhookSubscription": CREATE_WEBHOOK_SUBSCRIPTION,
         "DeleteWebhookSubscription": DELETE_WEBHOOK_SUBSCRIPTION,
         "GrantedScopes": GRANTED_SCOPES,
+        "ShopProfile": SHOP_PROFILE,
+        "Products": PRODUCTS,
+        "ProductVariants": PRODUCT_VARIANTS,
+        "ProductsCount": PRODUCTS_COUNT,
+        "Customers": CUSTOMERS,
+        "Orders": ORDERS,
+        "OrderLineItems": ORDER_LINE_ITEMS,
+        "BulkProducts": BULK_PRODUCTS,
+        "RunBulkQuery": RUN_BULK_QUERY,
+        "BulkOperation": BULK_OPERATION,
     }
 )
 
@@ -535,9 +844,10 @@ def _pages(
     document: str,
     variables: Mapping[str, Any],
     connection_of: Callable[[dict[str, Any]], Mapping[str, Any] | None],
+    *,
+    after: str | None = None,
 ) -> Iterator[Mapping[str, Any]]:
-    """Each page's connection object, following `pageInfo.endCursor` while `hasNextPage`."""
-    after: str | None = None
+    """Each page's connection object from `after` on, following `pageInfo.endCursor` while `hasNextPage`."""
     while True:
         connection = connection_of(api.execute(document, {**variables, "after": after}))
         if connection is None:
