@@ -6,6 +6,7 @@ import logging
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import wraps
@@ -179,6 +180,40 @@ def shops_list(runtime: Runtime) -> None:
         for shop in session.exec(select(Shop).order_by(Shop.domain)):
             state = "installed" if shop.installed else f"uninstalled {_when(shop.uninstalled_at)}"
             click.echo(f"{shop.domain}\t{state}")
+
+
+@shops.command("sync")
+@click.argument("domain")
+@click.option("--restart", is_flag=True, help="Start the backfill again from the beginning.")
+@with_runtime
+def shops_sync(runtime: Runtime, domain: str, restart: bool) -> None:
+    """Backfill the mirror from the Admin API: products, and recent customers and orders.
+
+    Resumable: after an interruption, run it again to continue where it stopped.
+    """
+    from shopify_app.shopify.access import ShopifyAccess
+    from shopify_app.shopify.admin_api import AdminApiError
+    from shopify_app.sync import BACKFILL, Progress, StoreSync
+
+    with runtime.read_session() as session:
+        shop = session.exec(select(Shop).where(Shop.domain == domain.strip().lower())).first()
+    if shop is None or shop.id is None:
+        raise click.UsageError(f"no shop {domain!r}; register it with `chorus shops add`")
+
+    def report(progress: Progress) -> None:
+        click.echo(f"{progress.resource}: {progress.synced} synced{', done' if progress.done else ''}")
+
+    sync = StoreSync(ShopifyAccess(runtime), on_progress=report)
+    if restart:
+        sync.restart(shop.id, BACKFILL)
+    try:
+        while not (result := sync.run_slice(shop.id, BACKFILL, runtime.clock.now())).finished:
+            if result.waiting:
+                click.echo("products: Shopify is preparing the catalogue export...")
+                time.sleep(10)
+    except AdminApiError as exc:
+        raise click.ClickException(f"sync of {shop.domain} interrupted: {exc}; run it again to resume") from None
+    click.echo(f"{shop.domain}: backfill complete")
 
 
 @shops.command("doctor")

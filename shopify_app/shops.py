@@ -16,6 +16,7 @@ from shopify_app.mirror.store import is_newer
 from shopify_app.models import Shop
 from shopify_app.shopify.library import canonical_shop_domain
 from shopify_app.shopify.oauth import TokenGrant
+from shopify_app.shopify.sync_queries import ShopProfile
 from shopify_app.shopify.tokens import forget_tokens, store_grant
 
 INSTALL_JOB = "install"
@@ -76,27 +77,38 @@ def on_app_uninstalled(ctx: WebhookContext) -> None:
 
 def on_shop_update(ctx: WebhookContext) -> None:
     """shop/update: name, contact, currency, timezone, domain and the postal address for emails."""
-    payload, shop = ctx.payload, ctx.shop
-    updated_at = fields.instant(payload.get("updated_at")) or ctx.observed_at
+    payload = ctx.payload
+    profile = ShopProfile(
+        name=fields.text(payload.get("name")),
+        email=fields.email(payload.get("customer_email") or payload.get("email")),
+        currency=fields.text(payload.get("currency")),
+        iana_timezone=fields.text(payload.get("iana_timezone")),
+        primary_domain=fields.text(payload.get("domain")),
+        address1=fields.text(payload.get("address1")),
+        address2=fields.text(payload.get("address2")),
+        city=fields.text(payload.get("city")),
+        province_code=fields.text(payload.get("province_code") or payload.get("province")),
+        zip=fields.text(payload.get("zip")),
+        country_name=fields.text(payload.get("country_name") or payload.get("country")),
+    )
+    write_profile(ctx.shop, profile, fields.instant(payload.get("updated_at")) or ctx.observed_at, ctx.now)
+
+
+def write_profile(shop: Shop, profile: ShopProfile, updated_at: datetime, now: datetime) -> None:
+    """Take the shop's profile (from shop/update or the sync) unless the one held is newer."""
     if not is_newer(updated_at, shop.profile_updated_at):
         return
-    shop.name = fields.text(payload.get("name")) or shop.name
-    shop.email = fields.email(payload.get("customer_email") or payload.get("email")) or shop.email
-    shop.currency = fields.text(payload.get("currency")) or shop.currency
-    shop.iana_timezone = fields.text(payload.get("iana_timezone")) or shop.iana_timezone
-    shop.primary_domain = fields.text(payload.get("domain")) or shop.primary_domain
-    shop.postal_address = _postal_address(payload) or shop.postal_address
+    shop.name = profile.name or shop.name
+    shop.email = profile.email or shop.email
+    shop.currency = profile.currency or shop.currency
+    shop.iana_timezone = profile.iana_timezone or shop.iana_timezone
+    shop.primary_domain = profile.primary_domain or shop.primary_domain
+    shop.postal_address = postal_address(profile) or shop.postal_address
     shop.profile_updated_at = updated_at
-    shop.updated_at = ctx.now
+    shop.updated_at = now
 
 
-def _postal_address(payload: dict[str, object]) -> str | None:
-    parts = [payload.get("address1"), payload.get("address2"), payload.get("city")]
-    region = " ".join(
-        str(p) for p in (payload.get("province_code") or payload.get("province"), payload.get("zip")) if p
-    )
-    lines = [str(p) for p in parts if p] + ([region] if region else [])
-    country = payload.get("country_name") or payload.get("country")
-    if country:
-        lines.append(str(country))
+def postal_address(profile: ShopProfile) -> str | None:
+    region = " ".join(p for p in (profile.province_code, profile.zip) if p)
+    lines = [p for p in (profile.address1, profile.address2, profile.city, region, profile.country_name) if p]
     return ", ".join(lines) or None

@@ -22,16 +22,19 @@ from shopify_app.events.retention import purge_raw_bodies
 from shopify_app.jobs.consent import EmailUnsubscribeJob
 from shopify_app.jobs.install import InstallJob
 from shopify_app.jobs.queue import JobReport, JobRunner
+from shopify_app.jobs.sync import RECONCILE_JOB, SYNC_JOB, backfill_job, enqueue_reconciliations, reconcile_job
 from shopify_app.journeys.reminders import ReminderReport, ReminderSender
 from shopify_app.messaging.links import UnsubscribeLinks
 from shopify_app.messaging.unsubscribe import EMAIL_UNSUBSCRIBE_JOB
 from shopify_app.runtime import Runtime
 from shopify_app.shopify.access import ShopifyAccess
 from shopify_app.shops import INSTALL_JOB
+from shopify_app.sync import StoreSync
 
 log = logging.getLogger(__name__)
 
 PURGE_INTERVAL = timedelta(hours=1)
+RECONCILE_CHECK_INTERVAL = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -65,10 +68,17 @@ class Worker:
             ),
         )
         access = ShopifyAccess(runtime)
+        sync = StoreSync(access)
         self._jobs = JobRunner(
             runtime.engine,
-            {INSTALL_JOB: InstallJob(access, settings), EMAIL_UNSUBSCRIBE_JOB: EmailUnsubscribeJob(access)},
+            {
+                INSTALL_JOB: InstallJob(access, settings),
+                SYNC_JOB: backfill_job(sync),
+                RECONCILE_JOB: reconcile_job(sync),
+                EMAIL_UNSUBSCRIBE_JOB: EmailUnsubscribeJob(access),
+            },
         )
+        self._reconcile_every = timedelta(minutes=settings.reconcile_interval_minutes)
         channel = email_channel(settings)
         self._reminders = (
             ReminderSender(
@@ -87,6 +97,7 @@ class Worker:
     def run_once(self) -> RunSummary:
         """Everything due at the runtime clock's current instant, until nothing more is due."""
         now = self._runtime.clock.now()
+        self.schedule_reconciliations(now)
         events, reminders, jobs = self._due_work(now)
         return RunSummary(events=events, reminders=reminders, jobs=jobs, bodies_purged=self.purge(now))
 
@@ -105,6 +116,9 @@ class Worker:
         events, reminders, jobs = self._due_work(self._runtime.clock.now())
         if events.claimed or reminders != ReminderReport() or jobs != JobReport():
             log.info("%s", RunSummary(events, reminders, jobs, 0).describe())
+
+    def schedule_reconciliations(self, now: datetime | None = None) -> int:
+        return enqueue_reconciliations(self._runtime.engine, now or self._runtime.clock.now(), self._reconcile_every)
 
     def purge(self, now: datetime | None = None) -> int:
         retention = timedelta(days=self._runtime.settings.raw_body_retention_days)
@@ -127,6 +141,12 @@ class Worker:
             next_run_time=first_run,
         )
         scheduler.add_job(self.purge, "interval", seconds=PURGE_INTERVAL.total_seconds(), next_run_time=first_run)
+        scheduler.add_job(
+            self.schedule_reconciliations,
+            "interval",
+            seconds=RECONCILE_CHECK_INTERVAL.total_seconds(),
+            next_run_time=first_run,
+        )
 
         def stop(signum: int, _frame: FrameType | None) -> None:
             log.info("worker stopping on signal %d; the running batch finishes first", signum)

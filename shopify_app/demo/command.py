@@ -56,6 +56,9 @@ def demo_settings(directory: Path, port: int, smtp_url: str) -> Settings:
         email_from="reminders@demo.chorus.localhost",
         log_level="WARNING",
         demo_mode=True,
+        # The demo shop exists only here: nothing may be asked of a real Shopify.
+        webhooks_managed_by="toml",
+        sync_on_install=False,
     )
 
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from shopify_app.jobs.queue import JobFailed
+from sqlmodel import Session
+
+from shopify_app.jobs.queue import JobFailed, enqueue
+from shopify_app.jobs.sync import SYNC_JOB
 from shopify_app.models import Job
 from shopify_app.settings import Settings
 from shopify_app.shopify.access import ShopifyAccess
@@ -21,6 +24,9 @@ class InstallJob:
         self._settings = settings
 
     def __call__(self, job: Job, now: datetime) -> None:
+        if self._settings.sync_on_install:
+            with Session(self._access.runtime.engine) as session, session.begin():
+                enqueue(session, job.shop_id, SYNC_JOB, now)
         if self._settings.webhooks_managed_by != "app":
             return  # shopify.app.toml declares them; creating them too would double every delivery
         try:

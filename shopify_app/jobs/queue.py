@@ -22,6 +22,8 @@ class JobOutcome(StrEnum):
     # Progress was made and saved; the rest follows in another run (a long sync works in slices, so
     # that a worker is never busy with one shop for long and a crash loses at most one slice).
     CONTINUE = "continue"
+    # Waiting on Shopify (a bulk operation): ask again after WAIT.
+    WAIT = "wait"
 
 
 JobHandler = Callable[[Job, datetime], JobOutcome | None]
@@ -29,6 +31,7 @@ JobHandler = Callable[[Job, datetime], JobOutcome | None]
 MAX_ATTEMPTS = 6
 RETRY_BASE = timedelta(minutes=1)
 LEASE = timedelta(minutes=15)
+WAIT = timedelta(seconds=30)
 
 
 class JobFailed(Exception):
@@ -118,9 +121,10 @@ class JobRunner:
             stored = session.get(Job, job.id, with_for_update=True)
             assert stored is not None
             stored.lease_until = None
-            if error is None and outcome is JobOutcome.CONTINUE:
-                stored.status, stored.run_after, stored.attempts = JobStatus.PENDING, now, 0
-                return JobReport(continued=1)
+            if error is None and outcome in (JobOutcome.CONTINUE, JobOutcome.WAIT):
+                stored.status, stored.attempts = JobStatus.PENDING, 0
+                stored.run_after = now if outcome is JobOutcome.CONTINUE else now + WAIT
+                return JobReport(continued=int(outcome is JobOutcome.CONTINUE))
             if error is None:
                 stored.status, stored.finished_at, stored.last_error = JobStatus.DONE, now, None
                 return JobReport(done=1)

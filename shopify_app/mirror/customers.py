@@ -1,103 +1,129 @@
-"""Customers and their marketing consent, with a record of every consent change observed."""
+"""Customers and their marketing consent, with a record of every consent change observed.
+
+Webhooks and the store sync both arrive here as `CustomerRecord`s and `MarketingConsent`s.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any, Literal
 
-from shopify_app.events.context import WebhookContext
+from shopify_app.events.context import MirrorWrite, WebhookContext
 from shopify_app.mirror import fields
 from shopify_app.mirror.store import is_newer, locked_row
 from shopify_app.models import ConsentRecord, Customer
+from shopify_app.shopify.sync_queries import CustomerRecord, MarketingConsent
 
 Channel = Literal["email", "sms"]
 
 
 def on_customer(ctx: WebhookContext) -> None:
     """customers/create, customers/update."""
-    record_customer(ctx, ctx.payload)
+    write_customer(ctx.mirror, customer_from_webhook(ctx.payload))
 
 
 def on_email_consent(ctx: WebhookContext) -> None:
     """customers_email_marketing_consent/update: {customer_id, email_address, email_marketing_consent}."""
-    customer = _locked_customer(ctx, fields.integer(fields.required(ctx.payload, "customer_id")))
+    customer = _locked_customer(ctx.mirror, fields.integer(fields.required(ctx.payload, "customer_id")))
     if customer.email is None:
         customer.email = fields.email(ctx.payload.get("email_address"))
-    apply_consent(ctx, customer, "email", fields.obj(ctx.payload, "email_marketing_consent"))
+    write_consent(ctx.mirror, customer, "email", consent_from_webhook(ctx.payload.get("email_marketing_consent")))
 
 
 def on_sms_consent(ctx: WebhookContext) -> None:
     """customers_marketing_consent/update: {id, phone, sms_marketing_consent}."""
-    customer = _locked_customer(ctx, fields.integer(fields.required(ctx.payload, "id")))
+    customer = _locked_customer(ctx.mirror, fields.integer(fields.required(ctx.payload, "id")))
     if customer.phone is None:
         customer.phone = fields.text(ctx.payload.get("phone"))
-    apply_consent(ctx, customer, "sms", fields.obj(ctx.payload, "sms_marketing_consent"))
+    write_consent(ctx.mirror, customer, "sms", consent_from_webhook(ctx.payload.get("sms_marketing_consent")))
 
 
-def record_customer(ctx: WebhookContext, payload: dict[str, Any]) -> Customer | None:
-    """Mirror a customer object, whether it came on its own or inside a checkout or order."""
+def customer_from_webhook(payload: dict[str, Any]) -> CustomerRecord | None:
+    """A customer object from a webhook, on its own or inside a checkout or an order."""
     customer_id = fields.integer(payload.get("id"))
     if customer_id is None:
         return None
-    customer = _locked_customer(ctx, customer_id)
-    updated_at = fields.instant(payload.get("updated_at"))
-    if is_newer(updated_at, customer.updated_at):
-        address = fields.obj(payload, "default_address")
-        customer.email = fields.email(payload.get("email")) or customer.email
-        customer.phone = fields.text(payload.get("phone")) or customer.phone
-        customer.first_name = fields.text(payload.get("first_name"))
-        customer.last_name = fields.text(payload.get("last_name"))
-        customer.country_code = fields.text(address.get("country_code")) or customer.country_code
-        customer.locale = fields.text(payload.get("locale")) or customer.locale
-        customer.state = fields.text(payload.get("state"))
-        customer.created_at = fields.instant(payload.get("created_at")) or customer.created_at
-        customer.updated_at = updated_at
-    for channel, key in (("email", "email_marketing_consent"), ("sms", "sms_marketing_consent")):
-        consent = payload.get(key)
-        if isinstance(consent, dict):
-            apply_consent(ctx, customer, channel, consent)  # type: ignore[arg-type]
+    return CustomerRecord(
+        customer_id=customer_id,
+        email=fields.email(payload.get("email")),
+        phone=fields.text(payload.get("phone")),
+        first_name=fields.text(payload.get("first_name")),
+        last_name=fields.text(payload.get("last_name")),
+        country_code=fields.text(fields.obj(payload, "default_address").get("country_code")),
+        locale=fields.text(payload.get("locale")),
+        state=fields.text(payload.get("state")),
+        created_at=fields.instant(payload.get("created_at")),
+        updated_at=fields.instant(payload.get("updated_at")),
+        email_consent=consent_from_webhook(payload.get("email_marketing_consent")),
+        sms_consent=consent_from_webhook(payload.get("sms_marketing_consent")),
+    )
+
+
+def consent_from_webhook(value: Any) -> MarketingConsent | None:
+    if not isinstance(value, dict):
+        return None
+    return MarketingConsent(
+        state=fields.text(value.get("state")),
+        opt_in_level=fields.text(value.get("opt_in_level")),
+        updated_at=fields.instant(value.get("consent_updated_at")),
+        collected_from=fields.text(value.get("consent_collected_from")),
+    )
+
+
+def write_customer(write: MirrorWrite, record: CustomerRecord | None) -> Customer | None:
+    if record is None:
+        return None
+    customer = _locked_customer(write, record.customer_id)
+    if is_newer(record.updated_at, customer.updated_at):
+        customer.email = record.email or customer.email
+        customer.phone = record.phone or customer.phone
+        customer.first_name = record.first_name
+        customer.last_name = record.last_name
+        customer.country_code = record.country_code or customer.country_code
+        customer.locale = record.locale or customer.locale
+        customer.state = record.state
+        customer.created_at = record.created_at or customer.created_at
+        customer.updated_at = record.updated_at
+    write_consent(write, customer, "email", record.email_consent)
+    write_consent(write, customer, "sms", record.sms_consent)
     return customer
 
 
-def apply_consent(ctx: WebhookContext, customer: Customer, channel: Channel, consent: dict[str, Any]) -> None:
+def write_consent(write: MirrorWrite, customer: Customer, channel: Channel, consent: MarketingConsent | None) -> None:
     """Take a consent state if it is not older than the one held; record it when it changes."""
-    state = fields.text(consent.get("state"))
-    level = fields.text(consent.get("opt_in_level"))
-    changed_at = fields.instant(consent.get("consent_updated_at")) or ctx.observed_at
+    if consent is None:
+        return
+    changed_at = consent.updated_at or write.observed_at
     held_state, held_level, held_at = _held_consent(customer, channel)
     if not is_newer(changed_at, held_at):
         return
-    _set_consent(customer, channel, state, level, changed_at)
+    _set_consent(customer, channel, consent.state, consent.opt_in_level, changed_at)
     if channel == "sms":
-        customer.sms_consent_collected_from = fields.text(consent.get("consent_collected_from"))
-    if (state, level) != (held_state, held_level):
-        ctx.session.add(
+        customer.sms_consent_collected_from = consent.collected_from
+    if (consent.state, consent.opt_in_level) != (held_state, held_level):
+        write.session.add(
             ConsentRecord(
                 shop_id=customer.shop_id,
                 customer_id=customer.customer_id,
                 channel=channel,
-                state=state,
-                opt_in_level=level,
-                collected_from=fields.text(consent.get("consent_collected_from")),
+                state=consent.state,
+                opt_in_level=consent.opt_in_level,
+                collected_from=consent.collected_from,
                 consent_updated_at=changed_at,
-                source=ctx.event.topic,
-                webhook_event_id=ctx.event.id,
-                recorded_at=ctx.now,
+                source=write.source,
+                webhook_event_id=write.event_id,
+                recorded_at=write.now,
             )
         )
 
 
-def _locked_customer(ctx: WebhookContext, customer_id: int | None) -> Customer:
-    return locked_row(ctx.session, Customer, {"shop_id": ctx.shop.id, "customer_id": customer_id})
+def _locked_customer(write: MirrorWrite, customer_id: int | None) -> Customer:
+    return locked_row(write.session, Customer, {"shop_id": write.shop_id, "customer_id": customer_id})
 
 
 def _held_consent(customer: Customer, channel: Channel) -> tuple[str | None, str | None, datetime | None]:
     if channel == "email":
-        return (
-            customer.email_consent_state,
-            customer.email_consent_opt_in_level,
-            customer.email_consent_updated_at,
-        )
+        return customer.email_consent_state, customer.email_consent_opt_in_level, customer.email_consent_updated_at
     return customer.sms_consent_state, customer.sms_consent_opt_in_level, customer.sms_consent_updated_at
 
 

@@ -32,6 +32,7 @@ from shopify_app.models.mirror import (  # noqa: E402
 )
 from shopify_app.models.privacy import PrivacyRequest  # noqa: E402
 from shopify_app.models.shop import Shop  # noqa: E402
+from shopify_app.models.sync import SyncProgress  # noqa: E402
 
 __all__ = [
     "FINISHED_STATES",
@@ -53,6 +54,7 @@ __all__ = [
     "Shop",
     "ShopFlow",
     "Suppression",
+    "SyncProgress",
     "Variant",
     "WebhookEvent",
 ]

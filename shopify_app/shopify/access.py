@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 import requests
 from sqlmodel import Session
 
@@ -16,9 +19,18 @@ from shopify_app.shops import install_shop
 
 
 class ShopifyAccess:
-    def __init__(self, runtime: Runtime, http: requests.Session | None = None) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        http: requests.Session | None = None,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.runtime = runtime
         self.http = http or http_session()
+        # Tests pass a clock that sleeping advances: throttling waits are then measured, not waited.
+        self._sleep, self._monotonic = sleep, monotonic
         self.endpoint = TokenEndpoint(self.http, runtime.settings)
         self.tokens = ShopTokens(runtime.engine, runtime.secret_box, self.endpoint, runtime.clock)
 
@@ -30,7 +42,13 @@ class ShopifyAccess:
             raise ShopUninstalled(f"no shop {shop_id}")
         settings = self.runtime.settings
         endpoint = admin_endpoint(settings.admin_base_url(shop.domain), settings.shopify_api_version)
-        return AdminApi(self.http, endpoint=endpoint, tokens=self.tokens.for_shop(shop_id))
+        return AdminApi(
+            self.http,
+            endpoint=endpoint,
+            tokens=self.tokens.for_shop(shop_id),
+            sleep=self._sleep,
+            monotonic=self._monotonic,
+        )
 
     def install_with_code(self, shop: str, code: str) -> Shop:
         """The authorization code grant's last step: trade the code for an expiring offline token."""

@@ -14,6 +14,7 @@ from shopify_app.flow_settings import KNOWN_FLOWS, UnknownFlow, configure_flow
 from shopify_app.journeys.facts import policy
 from shopify_app.models import Message, PrivacyRequest, Shop, WebhookEvent
 from shopify_app.runtime import current_runtime
+from shopify_app.sync import progress_of
 from shopify_app.web.session import current_shop, session_required
 
 blueprint = Blueprint("api", __name__, url_prefix="/api")
@@ -43,6 +44,7 @@ def shop() -> dict[str, Any]:
         "problem": current.token_problem,
         "flows": _flows(current),
         "privacy_requests": _privacy_requests(current),
+        "sync": _sync_progress(current),
         "settings": {"webhooks_managed_by": settings.webhooks_managed_by, "email_enabled": bool(settings.smtp_url)},
     }
 
@@ -150,6 +152,12 @@ def privacy_export(request_id: int) -> Response | tuple[dict[str, str], int]:
         mimetype="application/json",
         headers={"Content-Disposition": f'attachment; filename="customer-data-request-{request_id}.json"'},
     )
+
+
+def _sync_progress(shop: Shop) -> dict[str, Any]:
+    assert shop.id is not None
+    with current_runtime().read_session() as session:
+        return progress_of(session, shop.id)
 
 
 def _privacy_requests(shop: Shop) -> list[dict[str, Any]]:

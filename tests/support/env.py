@@ -28,6 +28,7 @@ def chorus_env(database_url: str, **overrides: str) -> dict[str, str]:
         "SHOPIFY_ADMIN_BASE_URL": ADMIN_BASE_URL,
         # Installing then makes no Admin API call; the tests of subscriptions ask for "app" explicitly.
         "WEBHOOKS_MANAGED_BY": "toml",
+        "SYNC_ON_INSTALL": "false",  # the sync's own tests ask for it
     }
     env.update(overrides)
     return env

@@ -211,6 +211,22 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_shop_flows')),
     sa.UniqueConstraint('shop_id', 'flow', name=op.f('uq_shop_flows_shop_id_flow'))
     )
+    op.create_table('sync_progress',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('shop_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('mode', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+    sa.Column('resource', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+    sa.Column('since', shopify_app.db.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('cursor', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('bulk_operation_id', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('synced', sa.Integer(), nullable=False),
+    sa.Column('done', sa.Boolean(), nullable=False),
+    sa.Column('started_at', shopify_app.db.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', shopify_app.db.types.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['shop_id'], ['shops.id'], name=op.f('fk_sync_progress_shop_id_shops'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_sync_progress')),
+    sa.UniqueConstraint('shop_id', 'mode', 'resource', name=op.f('uq_sync_progress_shop_id_mode_resource'))
+    )
     op.create_table('variants',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('shop_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -388,6 +404,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_variants_shop_product')
 
     op.drop_table('variants')
+    op.drop_table('sync_progress')
     op.drop_table('shop_flows')
     op.drop_table('products')
     with op.batch_alter_table('privacy_requests', schema=None) as batch_op:
