@@ -25,6 +25,7 @@ from sqlmodel import Session, col, select
 from shopify_app.events.context import Handler, PermanentEventError, WebhookContext
 from shopify_app.models import EventAttempt, EventStatus, Shop, WebhookEvent
 from shopify_app.shopify.topics import PRIVACY_TOPICS
+from shopify_app.tally import Tally
 
 log = logging.getLogger(__name__)
 
@@ -46,19 +47,11 @@ Outcome = Literal["done", "retry", "parked"]
 
 
 @dataclass(frozen=True)
-class BatchReport:
+class BatchReport(Tally):
     claimed: int = 0
     done: int = 0
     retry: int = 0
     parked: int = 0
-
-    def __add__(self, other: BatchReport) -> BatchReport:
-        return BatchReport(
-            self.claimed + other.claimed,
-            self.done + other.done,
-            self.retry + other.retry,
-            self.parked + other.parked,
-        )
 
 
 def worker_identity() -> str:

@@ -13,6 +13,7 @@ from sqlalchemy import Engine, or_
 from sqlmodel import Session, col, select
 
 from shopify_app.models import Job, JobStatus
+from shopify_app.tally import Tally
 
 log = logging.getLogger(__name__)
 
@@ -51,19 +52,11 @@ def enqueue(session: Session, shop_id: int, kind: str, now: datetime, arguments:
 
 
 @dataclass(frozen=True)
-class JobReport:
+class JobReport(Tally):
     done: int = 0
     retry: int = 0
     parked: int = 0
     continued: int = 0
-
-    def __add__(self, other: JobReport) -> JobReport:
-        return JobReport(
-            self.done + other.done,
-            self.retry + other.retry,
-            self.parked + other.parked,
-            self.continued + other.continued,
-        )
 
 
 class JobRunner:

@@ -33,6 +33,7 @@ from shopify_app.models import (
     Shop,
 )
 from shopify_app.suppressions import suppress
+from shopify_app.tally import Tally
 
 log = logging.getLogger(__name__)
 
@@ -46,21 +47,12 @@ class EmailChannel(Protocol):
 
 
 @dataclass(frozen=True)
-class ReminderReport:
+class ReminderReport(Tally):
     sent: int = 0
     skipped: int = 0
     deferred: int = 0
     refused: int = 0
     unknown: int = 0
-
-    def __add__(self, other: ReminderReport) -> ReminderReport:
-        return ReminderReport(
-            self.sent + other.sent,
-            self.skipped + other.skipped,
-            self.deferred + other.deferred,
-            self.refused + other.refused,
-            self.unknown + other.unknown,
-        )
 
 
 @dataclass(frozen=True)

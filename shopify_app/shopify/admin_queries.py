@@ -235,6 +235,23 @@ query ShopProfile {
 }
 """
 
+# What the mirror keeps of a variant, wherever variants are read.
+VARIANT_FIELDS = """
+fragment VariantFields on ProductVariant {
+  id
+  title
+  sku
+  price
+  compareAtPrice
+  inventoryQuantity
+  inventoryPolicy
+  updatedAt
+  image {
+    url
+  }
+}
+"""
+
 PRODUCTS = """
 query Products($first: Int!, $after: String, $query: String, $variants: Int!) {
   products(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) {
@@ -253,17 +270,7 @@ query Products($first: Int!, $after: String, $query: String, $variants: Int!) {
       }
       variants(first: $variants) {
         nodes {
-          id
-          title
-          sku
-          price
-          compareAtPrice
-          inventoryQuantity
-          inventoryPolicy
-          updatedAt
-          image {
-            url
-          }
+          ...VariantFields
         }
         pageInfo {
           hasNextPage
@@ -277,24 +284,14 @@ query Products($first: Int!, $after: String, $query: String, $variants: Int!) {
     }
   }
 }
-"""
+""" + VARIANT_FIELDS
 
 PRODUCT_VARIANTS = """
 query ProductVariants($id: ID!, $first: Int!, $after: String) {
   product(id: $id) {
     variants(first: $first, after: $after) {
       nodes {
-        id
-        title
-        sku
-        price
-        compareAtPrice
-        inventoryQuantity
-        inventoryPolicy
-        updatedAt
-        image {
-          url
-        }
+        ...VariantFields
       }
       pageInfo {
         hasNextPage
@@ -303,7 +300,7 @@ query ProductVariants($id: ID!, $first: Int!, $after: String) {
     }
   }
 }
-"""
+""" + VARIANT_FIELDS
 
 PRODUCTS_COUNT = """
 query ProductsCount {
@@ -349,6 +346,25 @@ query Customers($first: Int!, $after: String, $query: String) {
 }
 """
 
+# What the mirror keeps of an order's line, wherever lines are read.
+LINE_ITEM_FIELDS = """
+fragment LineItemFields on LineItem {
+  title
+  quantity
+  variant {
+    id
+  }
+  product {
+    id
+  }
+  originalUnitPriceSet {
+    shopMoney {
+      amount
+    }
+  }
+}
+"""
+
 ORDERS = """
 query Orders($first: Int!, $after: String, $query: String, $lineItems: Int!) {
   orders(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) {
@@ -374,19 +390,7 @@ query Orders($first: Int!, $after: String, $query: String, $lineItems: Int!) {
       }
       lineItems(first: $lineItems) {
         nodes {
-          title
-          quantity
-          variant {
-            id
-          }
-          product {
-            id
-          }
-          originalUnitPriceSet {
-            shopMoney {
-              amount
-            }
-          }
+          ...LineItemFields
         }
         pageInfo {
           hasNextPage
@@ -400,26 +404,14 @@ query Orders($first: Int!, $after: String, $query: String, $lineItems: Int!) {
     }
   }
 }
-"""
+""" + LINE_ITEM_FIELDS
 
 ORDER_LINE_ITEMS = """
 query OrderLineItems($id: ID!, $first: Int!, $after: String) {
   order(id: $id) {
     lineItems(first: $first, after: $after) {
       nodes {
-        title
-        quantity
-        variant {
-          id
-        }
-        product {
-          id
-        }
-        originalUnitPriceSet {
-          shopMoney {
-            amount
-          }
-        }
+        ...LineItemFields
       }
       pageInfo {
         hasNextPage
@@ -428,7 +420,7 @@ query OrderLineItems($id: ID!, $first: Int!, $after: String) {
     }
   }
 }
-"""
+""" + LINE_ITEM_FIELDS
 
 # Run by Shopify itself through bulkOperationRunQuery, never sent directly: no variables, no `first`, and the
 # edges/node form bulk operations require. Variants come out as lines of their own carrying `__parentId`.
