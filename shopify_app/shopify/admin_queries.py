@@ -252,7 +252,8 @@ fragment VariantFields on ProductVariant {
 }
 """
 
-PRODUCTS = """
+PRODUCTS = (
+    """
 query Products($first: Int!, $after: String, $query: String, $variants: Int!) {
   products(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) {
     nodes {
@@ -284,9 +285,12 @@ query Products($first: Int!, $after: String, $query: String, $variants: Int!) {
     }
   }
 }
-""" + VARIANT_FIELDS
+"""
+    + VARIANT_FIELDS
+)
 
-PRODUCT_VARIANTS = """
+PRODUCT_VARIANTS = (
+    """
 query ProductVariants($id: ID!, $first: Int!, $after: String) {
   product(id: $id) {
     variants(first: $first, after: $after) {
@@ -300,7 +304,9 @@ query ProductVariants($id: ID!, $first: Int!, $after: String) {
     }
   }
 }
-""" + VARIANT_FIELDS
+"""
+    + VARIANT_FIELDS
+)
 
 PRODUCTS_COUNT = """
 query ProductsCount {
@@ -365,7 +371,8 @@ fragment LineItemFields on LineItem {
 }
 """
 
-ORDERS = """
+ORDERS = (
+    """
 query Orders($first: Int!, $after: String, $query: String, $lineItems: Int!) {
   orders(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) {
     nodes {
@@ -404,9 +411,12 @@ query Orders($first: Int!, $after: String, $query: String, $lineItems: Int!) {
     }
   }
 }
-""" + LINE_ITEM_FIELDS
+"""
+    + LINE_ITEM_FIELDS
+)
 
-ORDER_LINE_ITEMS = """
+ORDER_LINE_ITEMS = (
+    """
 query OrderLineItems($id: ID!, $first: Int!, $after: String) {
   order(id: $id) {
     lineItems(first: $first, after: $after) {
@@ -420,7 +430,9 @@ query OrderLineItems($id: ID!, $first: Int!, $after: String) {
     }
   }
 }
-""" + LINE_ITEM_FIELDS
+"""
+    + LINE_ITEM_FIELDS
+)
 
 # Run by Shopify itself through bulkOperationRunQuery, never sent directly: no variables, no `first`, and the
 # edges/node form bulk operations require. Variants come out as lines of their own carrying `__parentId`.
