@@ -188,3 +188,14 @@ def test_a_body_exactly_at_the_limit_is_accepted(client: FlaskClient, shop: Shop
     assert len(body) == limit
     assert post(client, "orders/create", body).status_code == 200
     assert len(stored(db)) == 1
+
+
+def test_a_reinstalled_shop_is_heard_at_once(client: FlaskClient, shop: Shop, db: Db) -> None:
+    with db.write() as session:
+        session.exec(select(Shop)).one().installed = False
+    body = webhooks.fixture_bytes("orders_create.json")
+    assert post(client, "orders/create", body).json == {"result": "shop_uninstalled"}
+    with db.write() as session:
+        session.exec(select(Shop)).one().installed = True  # installed again (OAuth or token exchange)
+
+    assert post(client, "orders/create", body).json == {"result": "stored"}  # not a cached "uninstalled"

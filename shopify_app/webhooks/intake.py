@@ -83,8 +83,8 @@ class ShopKey:
 class ShopDirectory:
     """Shop lookups for intake, remembered for a few seconds: most deliveries come from a few busy shops.
 
-    Only found shops are remembered, so a newly registered shop is never turned away. A change to a known
-    shop (a new webhook secret, an uninstall) takes effect within `ttl_seconds`.
+    Only installed shops are remembered, so a new or reinstalled shop is never turned away. A change to an
+    installed shop (a new webhook secret, an uninstall) takes effect within `ttl_seconds`.
     """
 
     def __init__(self, engine: Engine, secret_box: SecretBox, app_secrets: tuple[str, ...], ttl_seconds: float) -> None:
@@ -109,7 +109,10 @@ class ShopDirectory:
         # A merchant's own custom app signs with its own secret; otherwise Chorus's app secrets apply.
         secrets = (self._secret_box.decrypt(secret_ciphertext),) if secret_ciphertext else self._app_secrets
         key = ShopKey(id=shop_id, installed=installed, secrets=secrets)
-        self._known[domain] = (time.monotonic() + self._ttl, key)
+        if installed:
+            self._known[domain] = (time.monotonic() + self._ttl, key)
+        else:
+            self._known.pop(domain, None)
         return key
 
 
