@@ -24,7 +24,7 @@ T = TypeVar("T")
 
 # Page sizes keep each query well under Shopify's 1,000-point single-query limit.
 ORDERS_PAGE = 50
-CHECKOUTS_PAGE = 20
+CHECKOUTS_PAGE = 10  # 10 x (checkout + customer + 40 lines with their variant) stays under 1,000 points
 LINE_ITEMS_PER_CHECKOUT = 40  # a checkout with more distinct lines is reported with its first 40
 WEBHOOKS_PAGE = 100
 NODES_PER_QUERY = 250  # Shopify's limit for `nodes(ids:)`

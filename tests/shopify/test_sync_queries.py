@@ -18,7 +18,10 @@ import pytest
 import requests
 import responses
 from graphql import (
+    DocumentNode,
     FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
     GraphQLField,
     GraphQLObjectType,
     InlineFragmentNode,
@@ -29,14 +32,19 @@ from graphql import (
     is_leaf_type,
     parse,
     value_from_ast_untyped,
+    visit,
 )
+from graphql.language import Visitor
 
 from shopify_app.http import http_session
 from shopify_app.shopify.admin_api import AdminApiError, TransientError, UserError, UserErrorsError
 from shopify_app.shopify.admin_queries import (
+    ABANDONED_CHECKOUTS,
     BULK_OPERATION,
     BULK_PRODUCTS,
+    CHECKOUTS_PAGE,
     CUSTOMERS,
+    LINE_ITEMS_PER_CHECKOUT,
     ORDER_LINE_ITEMS,
     ORDERS,
     PRODUCT_VARIANTS,
@@ -102,10 +110,24 @@ def page_info(cursor: str | None) -> dict[str, Any]:
 
 def requested_cost(document: str, variables: dict[str, Any]) -> int:
     schema = admin_schema()
-    [operation] = [node for node in parse(document).definitions if isinstance(node, OperationDefinitionNode)]
+    [operation] = [node for node in _inlined(parse(document)).definitions if isinstance(node, OperationDefinitionNode)]
     root = schema.mutation_type if operation.operation.value == "mutation" else schema.query_type
     assert root is not None
     return _selection_cost(operation.selection_set, root, variables)
+
+
+def _inlined(document: DocumentNode) -> DocumentNode:
+    """Named fragments replaced by inline ones, so that their fields are counted where they are spread."""
+    named = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+
+    class Inline(Visitor):
+        def enter_fragment_spread(self, node: FragmentSpreadNode, *_args: Any) -> InlineFragmentNode:
+            fragment = named[node.name.value]
+            return InlineFragmentNode(type_condition=fragment.type_condition, selection_set=fragment.selection_set)
+
+    inlined = visit(document, Inline())
+    assert isinstance(inlined, DocumentNode)
+    return inlined
 
 
 def _selection_cost(selection_set: SelectionSetNode, parent: Any, variables: dict[str, Any]) -> int:
@@ -154,6 +176,17 @@ def test_the_cost_estimate_follows_shopifys_rules() -> None:
     # shop (1) + orders (2 + 50 orders x (1 + customer 1)) = 103
     document = "query { shop { name } orders(first: 50) { nodes { id customer { id } } } }"
     assert requested_cost(document, {}) == 103
+
+
+def test_fields_of_named_fragments_are_counted_where_they_are_spread() -> None:
+    inline = "query { orders(first: 10) { nodes { customer { id } } } }"
+    named = "query { orders(first: 10) { nodes { ...O } } } fragment O on Order { customer { id } }"
+    assert requested_cost(named, {}) == requested_cost(inline, {}) == 2 + 10 * 2
+
+
+def test_the_abandoned_checkouts_page_is_accepted() -> None:
+    variables = {"first": CHECKOUTS_PAGE, "lineItems": LINE_ITEMS_PER_CHECKOUT}
+    assert requested_cost(ABANDONED_CHECKOUTS, variables) <= MAX_QUERY_COST
 
 
 def test_fifty_products_with_a_hundred_variants_each_would_be_refused() -> None:
