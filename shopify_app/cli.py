@@ -195,19 +195,16 @@ def shops_sync(runtime: Runtime, domain: str, restart: bool) -> None:
     from shopify_app.shopify.admin_api import AdminApiError
     from shopify_app.sync import BACKFILL, Progress, StoreSync
 
-    with runtime.read_session() as session:
-        shop = session.exec(select(Shop).where(Shop.domain == domain.strip().lower())).first()
-    if shop is None or shop.id is None:
-        raise click.UsageError(f"no shop {domain!r}; register it with `chorus shops add`")
+    shop_id, shop = _registered_shop(runtime, domain)
 
     def report(progress: Progress) -> None:
         click.echo(f"{progress.resource}: {progress.synced} synced{', done' if progress.done else ''}")
 
     sync = StoreSync(ShopifyAccess(runtime), on_progress=report)
     if restart:
-        sync.restart(shop.id, BACKFILL)
+        sync.restart(shop_id, BACKFILL)
     try:
-        while not (result := sync.run_slice(shop.id, BACKFILL, runtime.clock.now())).finished:
+        while not (result := sync.run_slice(shop_id, BACKFILL, runtime.clock.now())).finished:
             if result.waiting:
                 click.echo("products: Shopify is preparing the catalogue export...")
                 time.sleep(10)
@@ -225,12 +222,9 @@ def shops_doctor(runtime: Runtime, domain: str) -> None:
     from shopify_app.shopify.admin_api import AdminApiError
     from shopify_app.shopify.doctor import diagnose, report
 
-    with runtime.read_session() as session:
-        shop = session.exec(select(Shop).where(Shop.domain == domain.strip().lower())).first()
-    if shop is None or shop.id is None:
-        raise click.UsageError(f"no shop {domain!r}; register it with `chorus shops add`")
+    shop_id, shop = _registered_shop(runtime, domain)
     try:
-        diagnosis = diagnose(ShopifyAccess(runtime).admin_api(shop.id), runtime.settings)
+        diagnosis = diagnose(ShopifyAccess(runtime).admin_api(shop_id), runtime.settings)
     except AdminApiError as exc:
         raise click.ClickException(f"cannot ask Shopify about {shop.domain}: {exc}") from None
     for line in report(diagnosis, runtime.settings):
@@ -334,6 +328,14 @@ def keys_rotate(runtime: Runtime) -> None:
     with runtime.session() as session, session.begin():
         count = rotate_secrets(session, runtime.secret_box)
     click.echo(f"{count} secret(s) re-encrypted under the newest key")
+
+
+def _registered_shop(runtime: Runtime, domain: str) -> tuple[int, Shop]:
+    with runtime.read_session() as session:
+        shop = session.exec(select(Shop).where(Shop.domain == domain.strip().lower())).first()
+    if shop is None or shop.id is None:
+        raise click.UsageError(f"no shop {domain!r}; register it with `chorus shops add`")
+    return shop.id, shop
 
 
 def _when(moment: datetime | None) -> str:
