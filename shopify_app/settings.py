@@ -82,10 +82,6 @@ class Settings:
             return (self.shopify_api_secret, self.shopify_api_secret_previous)
         return (self.shopify_api_secret,)
 
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
-
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
         reader = _Reader(env)
