@@ -1,10 +1,19 @@
-"""What the flows know of the world: plain, immutable facts, gathered by the caller from the mirror."""
+"""What the flows know of the world: plain, immutable facts, gathered by the caller from the mirror.
+
+A journey is decided on `Facts`: its subject (a checkout, an order or a customer), the customer, their
+orders, the storefront's current products, and which channels the shop has set up. Every instant a wait
+may be anchored at has a name in `INSTANTS`.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import Literal
+
+SubjectKind = Literal["checkout", "order", "customer"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +55,32 @@ class VariantNow:
     deleted: bool
     image_url: str | None
     url: str | None
+    product_id: int | None = None
+
+
+@dataclass(frozen=True)
+class ProductNow:
+    """A product as the storefront shows it now, priced at its cheapest variant that can be bought."""
+
+    product_id: int
+    title: str | None
+    product_type: str | None
+    vendor: str | None
+    url: str | None
+    image_url: str | None
+    price: Decimal | None
+    currency: str | None
+    in_stock: bool
+    active: bool
+
+
+@dataclass(frozen=True)
+class OrderLine:
+    variant_id: int | None
+    product_id: int | None
+    title: str | None
+    quantity: int
+    price: Decimal | None
 
 
 @dataclass(frozen=True)
@@ -57,6 +92,14 @@ class OrderFacts:
     email: str | None
     created_at: datetime | None
     source_name: str | None
+    name: str | None = None
+    financial_status: str | None = None
+    cancelled_at: datetime | None = None
+    fulfilled_at: datetime | None = None
+    accepts_marketing: bool | None = None  # the box ticked at checkout
+    currency: str | None = None
+    total_price: Decimal | None = None
+    lines: tuple[OrderLine, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -68,8 +111,98 @@ class EmailConsent:
     unsubscribed_here: bool  # the address used a Chorus unsubscribe link
 
 
+NO_EMAIL_CONSENT = EmailConsent(state=None, changed_at=None, unsubscribed_here=False)
+
+
+@dataclass(frozen=True)
+class CustomerFacts:
+    customer_id: int | None
+    email: str | None
+    phone: str | None
+    first_name: str | None
+    created_at: datetime | None = None
+    last_order_at: datetime | None = None
+
+
 @dataclass(frozen=True)
 class ShopFacts:
     installed: bool
     name: str | None
     postal_address: str | None
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class Facts:
+    """Everything one decision about one journey may look at, as of one instant."""
+
+    shop: ShopFacts
+    customer: CustomerFacts | None = None
+    checkout: CheckoutFacts | None = None
+    order: OrderFacts | None = None
+    orders: tuple[OrderFacts, ...] = ()  # the customer's orders (and those tied to the checkout)
+    email_consent: EmailConsent = NO_EMAIL_CONSENT
+    variants: Mapping[int, VariantNow] = field(default_factory=dict)  # those the subject names
+    related: tuple[ProductNow, ...] = ()  # candidates for a recommendation, when the content asks for them
+    configured_channels: frozenset[str] = frozenset()
+
+    @property
+    def email(self) -> str | None:
+        """Where email about this subject goes: the checkout's or order's address, else the customer's."""
+        for candidate in (
+            self.checkout.email if self.checkout else None,
+            self.order.email if self.order else None,
+            self.customer.email if self.customer else None,
+        ):
+            if candidate:
+                return candidate
+        return None
+
+    @property
+    def customer_id(self) -> int | None:
+        for candidate in (
+            self.checkout.customer_id if self.checkout else None,
+            self.order.customer_id if self.order else None,
+            self.customer.customer_id if self.customer else None,
+        ):
+            if candidate is not None:
+                return candidate
+        return None
+
+    @property
+    def first_name(self) -> str | None:
+        if self.checkout and self.checkout.first_name:
+            return self.checkout.first_name
+        return self.customer.first_name if self.customer else None
+
+    @property
+    def consent_box(self) -> tuple[bool | None, datetime | None]:
+        """The marketing box ticked with the subject itself (checkout or order), and when it was."""
+        if self.checkout is not None:
+            return self.checkout.accepts_marketing, self.checkout.updated_at
+        if self.order is not None:
+            return self.order.accepts_marketing, self.order.created_at
+        return None, None
+
+    @property
+    def started_at(self) -> datetime | None:
+        """When the subject began: a journey's age is measured from here (else from its entry)."""
+        if self.checkout is not None:
+            return self.checkout.created_at or self.checkout.updated_at
+        if self.order is not None:
+            return self.order.created_at
+        return None
+
+
+# The instants a wait may be anchored at, by the name definitions use.
+INSTANTS: Mapping[str, Callable[[Facts], datetime | None]] = {
+    "checkout.created_at": lambda f: f.checkout.created_at if f.checkout else None,
+    "checkout.updated_at": lambda f: (f.checkout.updated_at or f.checkout.created_at) if f.checkout else None,
+    "order.created_at": lambda f: f.order.created_at if f.order else None,
+    "order.fulfilled_at": lambda f: f.order.fulfilled_at if f.order else None,
+    "customer.created_at": lambda f: f.customer.created_at if f.customer else None,
+    "customer.last_order_at": lambda f: f.customer.last_order_at if f.customer else None,
+}
+
+# Which subject each instant belongs to (a definition may only wait on its own subject's facts, or the customer's).
+INSTANT_SUBJECTS: Mapping[str, str] = {name: name.partition(".")[0] for name in INSTANTS}

@@ -6,27 +6,48 @@ from enum import StrEnum
 
 
 class Reason(StrEnum):
-    # Enrolment
+    # Entry
     ENROLLED = "enrolled"
     NO_EMAIL = "no_email"
     NO_ITEMS = "no_items"
+    NO_TIMESTAMP = "no_timestamp"  # the subject says nothing of when it happened: no wait can be anchored
     NO_CONSENT = "no_consent"
-    # Just before sending
+    ALREADY_IN_FLOW = "already_in_flow"  # the customer is on another journey of this flow
+    ENTERED_RECENTLY = "entered_recently"  # re-entry only after the flow's period
+    SUPERSEDED = "superseded"  # the customer's newer subject took this journey's place
+    # Goals: the journey ends, on every channel
     ORDER_PLACED = "order_placed"  # an order carries this checkout's token or cart token
-    ORDERED_SINCE = "ordered_since"  # the same customer ordered after the checkout started (any channel)
+    ORDERED_SINCE = "ordered_since"  # the same customer ordered after the journey's subject began (any channel)
     CHECKOUT_COMPLETED = "checkout_completed"
     CONSENT_WITHDRAWN = "consent_withdrawn"
     UNSUBSCRIBED = "unsubscribed"
+    ORDER_CANCELLED = "order_cancelled"
+    ORDER_REFUNDED = "order_refunded"
+    # The journey's premises, checked when something is due
+    SUBJECT_GONE = "subject_gone"  # the checkout, order or customer is no longer in the mirror
     NOTHING_LEFT = "nothing_left"  # every item was deleted or sold out
+    NOTHING_TO_OFFER = "nothing_to_offer"  # no related product can be bought now
     SHOP_UNINSTALLED = "shop_uninstalled"
     FLOW_DISABLED = "flow_disabled"
+    STEP_DISABLED = "step_disabled"
     TOO_OLD = "too_old"
+    WAIT_EXPIRED = "wait_expired"  # the fact a wait was anchored at never came
     NO_POSTAL_ADDRESS = "no_postal_address"  # marketing email must carry the sender's postal address
+    NOT_CONFIGURED = "not_configured"  # the shop has not set this channel up
+    NO_CHANNEL = "no_channel"  # none of the step's channels is set up: looked at again later
+    # The engine's own moves
+    WAIT = "wait"
+    WAITED = "waited"
+    BRANCH_YES = "branch_yes"
+    BRANCH_NO = "branch_no"
+    COMPLETED = "completed"  # past the last step
+    EXIT = "exit"  # an exit step
     SEND = "send"
     # Handing over to the channel
     SENT = "sent"
     SEND_DEFERRED = "send_deferred"  # the channel was unreachable; the message certainly did not leave
     SEND_REFUSED = "send_refused"
+    SEND_GAVE_UP = "send_gave_up"  # certainly not sent, but too many attempts failed
     SEND_INTERRUPTED = "send_interrupted"  # stopped mid-hand-over: it may have gone out
 
     @property
@@ -35,23 +56,42 @@ class Reason(StrEnum):
 
 
 _DESCRIPTIONS = {
-    Reason.ENROLLED: "waiting for the reminder delay",
-    Reason.NO_EMAIL: "the checkout has no email address",
+    Reason.ENROLLED: "entered the flow",
+    Reason.NO_EMAIL: "no email address is known",
     Reason.NO_ITEMS: "the checkout has no items",
-    Reason.NO_CONSENT: "the customer has not agreed to marketing email",
+    Reason.NO_TIMESTAMP: "the checkout carries no creation or update time",
+    Reason.NO_CONSENT: "the customer has not agreed to marketing",
+    Reason.ALREADY_IN_FLOW: "the customer is already on a journey of this flow",
+    Reason.ENTERED_RECENTLY: "the customer went through this flow too recently",
+    Reason.SUPERSEDED: "a newer checkout of the same customer took over",
     Reason.ORDER_PLACED: "an order was placed from this checkout",
-    Reason.ORDERED_SINCE: "the customer placed an order after starting this checkout",
+    Reason.ORDERED_SINCE: "the customer placed an order",
     Reason.CHECKOUT_COMPLETED: "the checkout was completed",
     Reason.CONSENT_WITHDRAWN: "the customer withdrew marketing consent",
     Reason.UNSUBSCRIBED: "the address unsubscribed",
-    Reason.NOTHING_LEFT: "nothing in the checkout can still be bought",
+    Reason.ORDER_CANCELLED: "the order was cancelled",
+    Reason.ORDER_REFUNDED: "the order was refunded",
+    Reason.SUBJECT_GONE: "what the journey was about is no longer known",
+    Reason.NOTHING_LEFT: "nothing in it can still be bought",
+    Reason.NOTHING_TO_OFFER: "no related product can be bought now",
     Reason.SHOP_UNINSTALLED: "the shop uninstalled Chorus",
     Reason.FLOW_DISABLED: "the shop switched this flow off",
-    Reason.TOO_OLD: "the checkout is older than the recovery cutoff",
+    Reason.STEP_DISABLED: "the shop switched this step off",
+    Reason.TOO_OLD: "older than the flow's cutoff",
+    Reason.WAIT_EXPIRED: "what the step waited for did not happen in time",
     Reason.NO_POSTAL_ADDRESS: "the shop's postal address is unknown, and marketing email must show it",
+    Reason.NOT_CONFIGURED: "the channel is not set up for this shop",
+    Reason.NO_CHANNEL: "none of the step's channels is set up; looked at again in a few minutes",
+    Reason.WAIT: "waiting until the step is due",
+    Reason.WAITED: "the wait is over",
+    Reason.BRANCH_YES: "the condition held",
+    Reason.BRANCH_NO: "the condition did not hold",
+    Reason.COMPLETED: "every step is done",
+    Reason.EXIT: "the flow ends here",
     Reason.SEND: "all checks passed",
     Reason.SENT: "the provider accepted the message",
     Reason.SEND_DEFERRED: "the channel was unreachable; the message did not leave and will be tried again",
     Reason.SEND_REFUSED: "the provider refused the message",
+    Reason.SEND_GAVE_UP: "the channel stayed unreachable after every attempt; the message never left",
     Reason.SEND_INTERRUPTED: "interrupted while handing the message over: it may or may not have gone out",
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -16,12 +17,24 @@ from typing import Any, TypeVar
 import click
 from sqlmodel import col, select
 
-from shopify_app.clock import FrozenClock, parse_instant
+from flows.definition import DefinitionError
+from shopify_app.clock import Clock, FrozenClock, parse_instant
 from shopify_app.crypto import generate_key
 from shopify_app.db import migrate
 from shopify_app.events.replay import requeue_events
-from shopify_app.flow_settings import UnknownFlow, UnknownShop, configure_flow
+from shopify_app.journeys.preview import preview
+from shopify_app.journeys.timeline import timeline
+from shopify_app.journeys.tuning import (
+    InvalidChange,
+    StepChange,
+    UnknownFlow,
+    UnknownStep,
+    configure,
+    describe,
+    load_tunings,
+)
 from shopify_app.key_rotation import rotate_secrets
+from shopify_app.messaging.channels import configured_names
 from shopify_app.models import EventStatus, Shop, WebhookEvent
 from shopify_app.runtime import Runtime
 from shopify_app.settings import ConfigError, Settings
@@ -45,13 +58,21 @@ def with_runtime(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         settings = load_settings()
         configure_logging(settings.log_level)
-        runtime = Runtime.build(settings)
+        runtime = build_runtime(settings)
         try:
             return func(runtime, *args, **kwargs)
         finally:
             runtime.close()
 
     return wrapper  # type: ignore[return-value]
+
+
+def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
+    try:
+        return Runtime.build(settings, clock=clock)
+    except DefinitionError as exc:
+        click.echo(f"chorus: a flow definition is unusable:\n{exc}", err=True)
+        sys.exit(2)
 
 
 def configure_logging(level: str) -> None:
@@ -113,7 +134,7 @@ def worker(once: bool, now_text: str | None) -> None:
         clock = FrozenClock(parse_instant(now_text)) if now_text else None
     except ValueError:
         raise click.BadParameter(f"{now_text!r} is not an ISO-8601 instant", param_hint="--now") from None
-    runtime = Runtime.build(settings, clock=clock)
+    runtime = build_runtime(settings, clock=clock)
     try:
         work = Worker(runtime)
         if once:
@@ -276,38 +297,153 @@ def events_replay(
 
 @main.group()
 def flows() -> None:
-    """Switch flows on or off per shop."""
+    """The flows of a shop: list, switch, tune, preview."""
+
+
+SHOP_OPTION = click.option("--shop", "domain", required=True, help="The shop's myshopify domain.")
+
+
+@flows.command("list")
+@SHOP_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@with_runtime
+def flows_list(runtime: Runtime, domain: str, as_json: bool) -> None:
+    """Every flow, on or off, with its steps' delays, switches and channels."""
+    shop_id, _shop = _registered_shop(runtime, domain)
+    with runtime.read_session() as session:
+        tunings = load_tunings(session, shop_id, runtime.flows)
+    described = [describe(definition, tunings[definition.name]) for definition in runtime.flows]
+    if as_json:
+        click.echo(json.dumps({"flows": described}, indent=2))
+        return
+    for flow in described:
+        click.echo(f"{flow['name']}\t{'on' if flow['enabled'] else 'off'}\t{flow['description']}")
+        for step in flow["steps"]:
+            state = "" if "enabled" not in step else ("on" if step["enabled"] else "off")
+            channels = ",".join(step.get("channels", []))
+            click.echo(f"  {step['id']}\t{step['kind']}\t{step['delay']} after {step['anchor']}\t{state}\t{channels}")
 
 
 @flows.command("enable")
 @click.argument("flow")
-@click.option("--shop", "domain", required=True, help="The shop's myshopify domain.")
-@click.option("--delay", "delay_minutes", type=click.IntRange(min=1), help="Minutes to wait before the first message.")
+@SHOP_OPTION
+@click.option("--delay", "delay_minutes", type=click.IntRange(min=1), help="Minutes to wait before the first step.")
 @with_runtime
 def flows_enable(runtime: Runtime, flow: str, domain: str, delay_minutes: int | None) -> None:
-    """Switch FLOW on for a shop (new shops start with it on)."""
-    delay = timedelta(minutes=delay_minutes) if delay_minutes else None
-    _configure(runtime, flow, domain, enabled=True, delay=delay)
+    """Switch FLOW on for a shop (new shops start with the shipped flows on)."""
+    changes = {}
+    definition = runtime.flows.get(flow)
+    if delay_minutes is not None and definition is not None:
+        changes[definition.steps[0].id] = StepChange(delay=timedelta(minutes=delay_minutes))
+    _configure(runtime, flow, domain, enabled=True, steps=changes)
 
 
 @flows.command("disable")
 @click.argument("flow")
-@click.option("--shop", "domain", required=True, help="The shop's myshopify domain.")
+@SHOP_OPTION
 @with_runtime
 def flows_disable(runtime: Runtime, flow: str, domain: str) -> None:
-    """Switch FLOW off for a shop: nothing more is sent; waiting reminders are skipped when due."""
-    _configure(runtime, flow, domain, enabled=False, delay=None)
+    """Switch FLOW off for a shop: nothing more is sent; its journeys end when next due."""
+    _configure(runtime, flow, domain, enabled=False, steps={})
 
 
-def _configure(runtime: Runtime, flow: str, domain: str, *, enabled: bool, delay: timedelta | None) -> None:
+@flows.command("set")
+@click.argument("flow")
+@SHOP_OPTION
+@click.option("--step", "step_id", required=True, help="The step to change.")
+@click.option("--delay", "delay_minutes", type=click.IntRange(min=0), help="Minutes its wait lasts.")
+@click.option("--on/--off", "enabled", default=None, help="Switch the step on or off (a send step).")
+@click.option("--channels", help="Channels in order of preference, e.g. email,sms.")
+@with_runtime
+def flows_set(
+    runtime: Runtime, flow: str, domain: str, step_id: str, delay_minutes: int | None, enabled: bool | None,
+    channels: str | None,
+) -> None:  # fmt: skip
+    """Tune one step of FLOW: its delay, on or off, its channels."""
+    change = StepChange(
+        delay=timedelta(minutes=delay_minutes) if delay_minutes is not None else None,
+        enabled=enabled,
+        channels=tuple(c.strip() for c in channels.split(",") if c.strip()) if channels is not None else None,
+    )
+    if change == StepChange():
+        raise click.UsageError("say what to change: --delay, --on/--off or --channels")
+    _configure(runtime, flow, domain, enabled=None, steps={step_id: change})
+
+
+@flows.command("preview")
+@click.argument("flow")
+@SHOP_OPTION
+@click.option("--days", default=30, show_default=True, type=click.IntRange(1, 365), help="How far back to replay.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@with_runtime
+def flows_preview(runtime: Runtime, flow: str, domain: str, days: int, as_json: bool) -> None:
+    """What FLOW, as configured now, would have done with the shop's last DAYS: nothing is written or sent."""
+    definition = runtime.flows.get(flow)
+    if definition is None:
+        raise click.UsageError(f"unknown flow {flow!r}; known: {', '.join(runtime.flows.names)}")
+    _shop_id, shop = _registered_shop(runtime, domain)
+    with runtime.read_session() as session:
+        result = preview(
+            session, shop, definition, days=days, configured=configured_names(runtime.settings), now=runtime.clock.now()
+        )
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    click.echo(f"{flow}, last {days} days: {result['entered']} entered")
+    for step in result["steps"]:
+        extra = [f"skipped {r} {n}" for r, n in step["skipped"].items()]
+        extra += [f"exited {r} {n}" for r, n in step["exited"].items()]
+        click.echo(
+            f"  {step['step']}: {step['sent']} sent, {step['waiting']} waiting{'; ' if extra else ''}{', '.join(extra)}"
+        )
+
+
+def _configure(runtime: Runtime, flow: str, domain: str, *, enabled: bool | None, steps: dict[str, StepChange]) -> None:
+    shop_id, _shop = _registered_shop(runtime, domain)
     with runtime.session() as session, session.begin():
         try:
-            row = configure_flow(session, domain, flow, enabled=enabled, delay=delay, now=runtime.clock.now())
-        except (UnknownFlow, UnknownShop) as exc:
+            tuning = configure(
+                session, shop_id, runtime.flows, flow, enabled=enabled, steps=steps, now=runtime.clock.now()
+            )
+        except (UnknownFlow, UnknownStep, InvalidChange) as exc:
             raise click.UsageError(str(exc)) from None
-        state = "enabled" if row.enabled else "disabled"
-        delay_text = f", delay {row.delay_seconds // 60} min" if row.delay_seconds else ""
-        click.echo(f"{flow} {state} for {domain}{delay_text}")
+    definition = runtime.flows[flow]
+    summary = describe(definition, tuning)
+    first = summary["steps"][0]
+    click.echo(
+        f"{flow} {'enabled' if tuning.enabled else 'disabled'} for {domain}, {first['id']} after {first['delay']}"
+    )
+    for step_id in steps:
+        step = next(s for s in summary["steps"] if s["id"] == step_id)
+        state = "" if "enabled" not in step else (", on" if step["enabled"] else ", off")
+        channels = f", channels {','.join(step['channels'])}" if "channels" in step else ""
+        click.echo(f"  {step_id}: {step['delay']} after {step['anchor']}{state}{channels}")
+
+
+@main.group()
+def customers() -> None:
+    """One customer of a shop."""
+
+
+@customers.command("timeline")
+@SHOP_OPTION
+@click.option("--email", help="The customer's email address.")
+@click.option("--phone", help="The customer's phone number.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@with_runtime
+def customers_timeline(runtime: Runtime, domain: str, email: str | None, phone: str | None, as_json: bool) -> None:
+    """Every webhook, decision and message about the customer, oldest first."""
+    if (email is None) == (phone is None):
+        raise click.UsageError("name the customer with --email or --phone (one of them)")
+    shop_id, _shop = _registered_shop(runtime, domain)
+    with runtime.read_session() as session:
+        entries = timeline(session, shop_id, email=email.strip().lower() if email else None, phone=phone)
+    if as_json:
+        click.echo(json.dumps({"entries": entries}, indent=2))
+        return
+    for entry in entries:
+        where = "/".join(p for p in (entry["flow"], entry["step"]) if p)
+        click.echo(f"{entry['at']}\t{entry['kind']}\t{where or '-'}\t{entry['outcome']}\t{entry['reason'] or ''}")
 
 
 @main.group()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -10,6 +11,7 @@ from sqlmodel import Session
 from shopify_app.clock import Clock, SystemClock
 from shopify_app.crypto import SecretBox
 from shopify_app.db.engine import make_engine, read_only
+from shopify_app.journeys.catalog import FlowCatalog
 from shopify_app.settings import Settings
 
 
@@ -22,12 +24,19 @@ class Runtime:
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> Runtime:
-        return cls(
+        """Raises DefinitionError when a flow definition is unusable: a process must not start with it."""
+        runtime = cls(
             settings=settings,
             engine=make_engine(settings.database_url),
             secret_box=SecretBox(settings.encryption_keys),
             clock=clock or SystemClock(),
         )
+        _ = runtime.flows
+        return runtime
+
+    @cached_property
+    def flows(self) -> FlowCatalog:
+        return FlowCatalog.load(self.settings.flows_dir)
 
     def session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)

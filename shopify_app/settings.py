@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -68,6 +69,7 @@ class Settings:
     sync_history_days: int = 365  # how far back the backfill fetches orders and customers
     sync_bulk_threshold: int = 5000  # a catalogue with more products is fetched by a bulk operation
     reconcile_interval_minutes: int = 60
+    flows_dir: str | None = None  # operators' own flow definitions (*.toml), next to the shipped ones
 
     def admin_base_url(self, shop_domain: str) -> str:
         """Where the shop's OAuth and Admin API endpoints live, without a trailing slash."""
@@ -121,6 +123,7 @@ class Settings:
             sync_history_days=reader.parsed("SYNC_HISTORY_DAYS", 365, _positive_int),
             sync_bulk_threshold=reader.parsed("SYNC_BULK_THRESHOLD", 5000, _positive_int),
             reconcile_interval_minutes=reader.parsed("RECONCILE_INTERVAL_MINUTES", 60, _positive_int),
+            flows_dir=reader.parsed("FLOWS_DIR", None, _directory, optional=True),
         )
         if settings.smtp_url and not settings.email_from:
             reader.problem("EMAIL_FROM is required when SMTP_URL is set: the address messages are sent from")
@@ -228,6 +231,12 @@ def _base_url(raw: str) -> str:
 def _webhooks_managed_by(raw: str) -> str:
     if raw not in {"app", "toml"}:
         raise ValueError(f"expected app or toml, got {raw!r}")
+    return raw
+
+
+def _directory(raw: str) -> str:
+    if not os.path.isdir(raw):
+        raise ValueError(f"expected a folder of flow definitions, but {raw!r} is not a directory")
     return raw
 
 

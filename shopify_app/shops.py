@@ -10,7 +10,7 @@ from flows.reasons import Reason
 from shopify_app.crypto import SecretBox
 from shopify_app.events.context import WebhookContext
 from shopify_app.jobs.queue import enqueue
-from shopify_app.journeys.cancellation import cancel_pending
+from shopify_app.journeys.hooks import end_all
 from shopify_app.mirror import fields
 from shopify_app.mirror.store import is_newer
 from shopify_app.models import Shop
@@ -72,7 +72,7 @@ def on_app_uninstalled(ctx: WebhookContext) -> None:
     forget_tokens(shop)
     shop.updated_at = ctx.now
     assert shop.id is not None
-    cancel_pending(ctx.session, shop.id, Reason.SHOP_UNINSTALLED, ctx.now)
+    end_all(ctx.session, shop.id, Reason.SHOP_UNINSTALLED, ctx.now)
 
 
 def on_shop_update(ctx: WebhookContext) -> None:

@@ -15,16 +15,18 @@ from types import FrameType
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 
-from shopify_app.channels import email_channel
 from shopify_app.events.processor import BatchReport, EventProcessor, RetryPolicy
 from shopify_app.events.registry import HANDLERS
 from shopify_app.events.retention import purge_raw_bodies
 from shopify_app.jobs.consent import EmailUnsubscribeJob
-from shopify_app.jobs.install import InstallJob
+from shopify_app.jobs.install import SUBSCRIPTIONS_JOB, InstallJob, SubscriptionsJob, enqueue_subscription_updates
 from shopify_app.jobs.queue import JobReport, JobRunner
 from shopify_app.jobs.sync import RECONCILE_JOB, SYNC_JOB, backfill_job, enqueue_reconciliations, reconcile_job
-from shopify_app.journeys.reminders import ReminderReport, ReminderSender
-from shopify_app.messaging.links import UnsubscribeLinks
+from shopify_app.journeys.hooks import JourneyHooks
+from shopify_app.journeys.lapses import sweep_lapses
+from shopify_app.journeys.runner import JourneyReport, JourneyRunner
+from shopify_app.messaging.channels import configured_channels
+from shopify_app.messaging.delivery import SendProtocol
 from shopify_app.messaging.unsubscribe import EMAIL_UNSUBSCRIBE_JOB
 from shopify_app.runtime import Runtime
 from shopify_app.shopify.access import ShopifyAccess
@@ -40,16 +42,18 @@ RECONCILE_CHECK_INTERVAL = timedelta(minutes=5)
 @dataclass(frozen=True)
 class RunSummary:
     events: BatchReport
-    reminders: ReminderReport
+    journeys: JourneyReport
     jobs: JobReport
     bodies_purged: int
+    lapsed: int = 0  # customers entered by a lapse flow
 
     def describe(self) -> str:
-        e, r, j = self.events, self.reminders, self.jobs
+        e, r, j = self.events, self.journeys, self.jobs
         return (
             f"events: {e.done} handled, {e.retry} to retry later, {e.parked} parked; "
-            f"reminders: {r.sent} sent, {r.skipped} skipped, {r.deferred} deferred, {r.refused} refused, "
-            f"{r.unknown} unknown; jobs: {j.done} done, {j.retry} to retry later, {j.parked} parked; "
+            f"messages: {r.sent} sent, {r.skipped} skipped, {r.deferred} deferred, {r.refused} refused, "
+            f"{r.unknown} unknown; journeys: {self.lapsed} entered by lapse, {r.ended} ended; "
+            f"jobs: {j.done} done, {j.retry} to retry later, {j.parked} parked; "
             f"raw bodies purged: {self.bodies_purged}"
         )
 
@@ -58,6 +62,12 @@ class Worker:
     def __init__(self, runtime: Runtime) -> None:
         settings = runtime.settings
         self._runtime = runtime
+        channels = configured_channels(settings)
+        protocol = SendProtocol(channels, lease=timedelta(seconds=settings.message_lease_seconds))
+        self._hooks = JourneyHooks(runtime.flows, lambda _shop: protocol.configured)
+        self._journeys = JourneyRunner(runtime.engine, runtime.flows, protocol)
+        if not channels:
+            log.warning("SMTP_URL is not set: no email is sent; due messages wait for a channel")
         self._events = EventProcessor(
             runtime.engine,
             HANDLERS,
@@ -66,6 +76,7 @@ class Worker:
                 max_attempts=settings.event_max_attempts,
                 base_delay=timedelta(seconds=settings.event_retry_base_seconds),
             ),
+            journeys=self._hooks,
         )
         access = ShopifyAccess(runtime)
         sync = StoreSync(access)
@@ -76,49 +87,45 @@ class Worker:
                 SYNC_JOB: backfill_job(sync),
                 RECONCILE_JOB: reconcile_job(sync),
                 EMAIL_UNSUBSCRIBE_JOB: EmailUnsubscribeJob(access),
+                SUBSCRIPTIONS_JOB: SubscriptionsJob(access, settings),
             },
         )
         self._reconcile_every = timedelta(minutes=settings.reconcile_interval_minutes)
-        channel = email_channel(settings)
-        self._reminders = (
-            ReminderSender(
-                runtime.engine,
-                channel,
-                UnsubscribeLinks(settings.secret_key, settings.app_url),
-                sender_address=settings.email_from or "",
-                lease=timedelta(seconds=settings.message_lease_seconds),
-            )
-            if channel is not None
-            else None
-        )
-        if self._reminders is None:
-            log.warning("SMTP_URL is not set: no email will be sent; due reminders wait")
 
     def run_once(self) -> RunSummary:
         """Everything due at the runtime clock's current instant, until nothing more is due."""
         now = self._runtime.clock.now()
         self.schedule_reconciliations(now)
-        events, reminders, jobs = self._due_work(now)
-        return RunSummary(events=events, reminders=reminders, jobs=jobs, bodies_purged=self.purge(now))
+        summary = self._due_work(now)
+        return RunSummary(summary.events, summary.journeys, summary.jobs, self.purge(now), summary.lapsed)
 
-    def _due_work(self, now: datetime) -> tuple[BatchReport, ReminderReport, JobReport]:
-        events, reminders, jobs = BatchReport(), ReminderReport(), JobReport()
+    def _due_work(self, now: datetime) -> RunSummary:
+        events, journeys, jobs, lapsed = BatchReport(), JourneyReport(), JobReport(), 0
         while True:
-            # Events first: a reminder is decided on the storefront as the latest deliveries left it.
+            # Events first: a journey is decided on the storefront as the latest deliveries left it.
             handled = self._events.drain(now)
-            sent = self._reminders.run(now) if self._reminders else ReminderReport()
+            lapsed += sweep_lapses(self._runtime.engine, self._hooks, now)
+            moved = self._journeys.run(now)
             ran = self._jobs.run_due(now)
-            events, reminders, jobs = events + handled, reminders + sent, jobs + ran
+            events, journeys, jobs = events + handled, journeys + moved, jobs + ran
             if not handled.claimed and not ran.continued:
-                return events, reminders, jobs
+                return RunSummary(events, journeys, jobs, 0, lapsed)
 
     def tick(self) -> None:
-        events, reminders, jobs = self._due_work(self._runtime.clock.now())
-        if events.claimed or reminders != ReminderReport() or jobs != JobReport():
-            log.info("%s", RunSummary(events, reminders, jobs, 0).describe())
+        summary = self._due_work(self._runtime.clock.now())
+        if (
+            summary.events.claimed
+            or summary.journeys != JourneyReport()
+            or summary.jobs != JobReport()
+            or summary.lapsed
+        ):
+            log.info("%s", summary.describe())
 
     def schedule_reconciliations(self, now: datetime | None = None) -> int:
-        return enqueue_reconciliations(self._runtime.engine, now or self._runtime.clock.now(), self._reconcile_every)
+        """Queue what runs on a schedule per shop: reconciliations, and re-subscriptions after an upgrade."""
+        at = now or self._runtime.clock.now()
+        enqueue_subscription_updates(self._runtime.engine, self._runtime.settings, at)
+        return enqueue_reconciliations(self._runtime.engine, at, self._reconcile_every)
 
     def purge(self, now: datetime | None = None) -> int:
         retention = timedelta(days=self._runtime.settings.raw_body_retention_days)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import unquote, urlsplit
 
+from connectors.channel import Handover
 from connectors.delivery import DeliveryError, Failure
 from connectors.email.message import OutgoingEmail, build
 
@@ -54,8 +55,8 @@ class SmtpSender:
         self._timeout = timeout
         self._tls = tls or ssl.create_default_context()
 
-    def send(self, email: OutgoingEmail, now: datetime) -> str:
-        """Hand the message over; returns its Message-ID. Raises DeliveryError saying what is known."""
+    def send(self, email: OutgoingEmail, now: datetime) -> Handover:
+        """Hand the message over; the hand-over names its Message-ID. Raises DeliveryError saying what is known."""
         message_id, data = build(email, now)
         try:
             connection = self._connect()
@@ -72,7 +73,7 @@ class SmtpSender:
                 raise DeliveryError(Failure.UNKNOWN, f"connection lost during DATA: {exc}") from exc
         if code != 250:
             raise _refusal(code, reply)
-        return message_id
+        return Handover(provider="smtp", provider_message_id=message_id)
 
     def _connect(self) -> smtplib.SMTP:
         config = self._config

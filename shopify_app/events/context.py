@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session
 
 from shopify_app.models import Shop, WebhookEvent
+
+if TYPE_CHECKING:
+    from shopify_app.journeys.hooks import JourneyHooks
 
 
 class PermanentEventError(Exception):
@@ -40,6 +43,7 @@ class WebhookContext:
     event: WebhookEvent
     payload: dict[str, Any]
     now: datetime
+    journeys: JourneyHooks | None = None  # None: only the mirror is kept (tests of the mirror alone)
 
     @property
     def observed_at(self) -> datetime:

@@ -23,6 +23,8 @@ from sqlalchemy import Engine, or_
 from sqlmodel import Session, col, select
 
 from shopify_app.events.context import Handler, PermanentEventError, WebhookContext
+from shopify_app.events.whom import whom
+from shopify_app.journeys.hooks import JourneyHooks
 from shopify_app.models import EventAttempt, EventStatus, Shop, WebhookEvent
 from shopify_app.shopify.topics import PRIVACY_TOPICS
 from shopify_app.tally import Tally
@@ -67,9 +69,11 @@ class EventProcessor:
         batch_size: int = 50,
         retry: RetryPolicy | None = None,
         worker_id: str | None = None,
+        journeys: JourneyHooks | None = None,
     ) -> None:
         self._engine = engine
         self._handlers = handlers
+        self._journeys = journeys
         self._batch_size = batch_size
         self._retry = retry or RetryPolicy()
         self._worker_id = worker_id or worker_identity()
@@ -146,7 +150,12 @@ class EventProcessor:
             payload = json.loads(event.body)
         except ValueError as exc:
             raise PermanentEventError(f"body is not valid JSON: {exc}") from exc
-        handler(WebhookContext(session=session, shop=shop, event=event, payload=payload, now=now))
+        if not isinstance(payload, dict):
+            raise PermanentEventError("body is not a JSON object")
+        event.customer_id, event.email = whom(event.topic, payload)
+        handler(
+            WebhookContext(session=session, shop=shop, event=event, payload=payload, now=now, journeys=self._journeys)
+        )
 
     def _retry_later(self, event: WebhookEvent, exc: Exception, now: datetime) -> Outcome:
         event.next_attempt_at = now + self._retry.delay_after(event.attempts)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from shopify_app.events.context import Handler, WebhookContext
-from shopify_app.journeys import enrolment
+from shopify_app.journeys.reactions import after_checkout, after_customer, after_order
 from shopify_app.mirror.checkouts import on_checkout
 from shopify_app.mirror.customers import on_customer, on_email_consent, on_sms_consent
 from shopify_app.mirror.orders import on_order
@@ -25,26 +25,29 @@ def in_order(*handlers: Handler) -> Handler:
 
 
 # Mirror first, so that the flows read the storefront as this delivery left it.
-_checkout = in_order(on_checkout, enrolment.on_checkout)
+_checkout = in_order(on_checkout, after_checkout)
+_order = in_order(on_order, after_order)
+_customer = in_order(on_customer, after_customer)
 
 HANDLERS: Mapping[str, Handler] = {
     "app/uninstalled": on_app_uninstalled,
     "shop/update": on_shop_update,
     "checkouts/create": _checkout,
     "checkouts/update": _checkout,
-    "orders/create": on_order,
-    "orders/updated": on_order,
-    "orders/paid": on_order,
-    "orders/cancelled": on_order,
+    "orders/create": _order,
+    "orders/updated": _order,
+    "orders/paid": _order,
+    "orders/cancelled": _order,
+    "orders/fulfilled": _order,
     "products/create": on_product,
     "products/update": on_product,
     "products/delete": on_product_deleted,
     "variants/in_stock": on_variant_stock,
     "variants/out_of_stock": on_variant_stock,
-    "customers/create": on_customer,
-    "customers/update": on_customer,
-    "customers_email_marketing_consent/update": on_email_consent,
-    "customers_marketing_consent/update": on_sms_consent,
+    "customers/create": _customer,
+    "customers/update": _customer,
+    "customers_email_marketing_consent/update": in_order(on_email_consent, after_customer),
+    "customers_marketing_consent/update": in_order(on_sms_consent, after_customer),
     "customers/data_request": on_data_request,
     "customers/redact": on_customers_redact,
     "shop/redact": on_shop_redact,

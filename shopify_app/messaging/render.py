@@ -1,7 +1,8 @@
-"""Rendering email from templates in Jinja2's sandbox.
+"""Rendering messages from templates in Jinja2's sandbox.
 
 Templates are treated as merchant-written: the sandbox refuses access to internals, HTML output is
-autoescaped, and an undefined variable is an error rather than a silent blank.
+autoescaped, and an undefined variable is an error rather than a silent blank. Each content id
+(`flow.step`) has its folder (`templates/flow/step/`); a template is compiled once per process.
 """
 
 from __future__ import annotations
@@ -9,27 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from importlib import resources
 from typing import Any
 
-from jinja2 import StrictUndefined
+from jinja2 import PackageLoader, StrictUndefined, Template, TemplateNotFound
 from jinja2.sandbox import SandboxedEnvironment
-
-
-@dataclass(frozen=True)
-class EmailTemplate:
-    subject: str
-    html: str
-    text: str
-
-    @classmethod
-    def packaged(cls, name: str) -> EmailTemplate:
-        folder = resources.files("shopify_app.messaging") / "templates" / name
-        return cls(
-            subject=(folder / "subject.txt").read_text(encoding="utf-8"),
-            html=(folder / "body.html").read_text(encoding="utf-8"),
-            text=(folder / "body.txt").read_text(encoding="utf-8"),
-        )
 
 
 @dataclass(frozen=True)
@@ -46,19 +30,44 @@ def money(amount: Decimal | None, currency: str | None) -> str:
 
 
 def _environment(*, autoescape: bool) -> SandboxedEnvironment:
-    env = SandboxedEnvironment(autoescape=autoescape, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env = SandboxedEnvironment(
+        loader=PackageLoader("shopify_app.messaging", "templates"),
+        autoescape=autoescape,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        auto_reload=False,  # packaged files do not change under a running process
+    )
     env.filters["money"] = money
     return env
 
 
-_HTML = _environment(autoescape=True)
-_TEXT = _environment(autoescape=False)
+class EmailTemplates:
+    """The email templates of every content id, compiled on first use and kept."""
 
+    def __init__(self) -> None:
+        self._html = _environment(autoescape=True)
+        self._text = _environment(autoescape=False)
 
-def render_email(template: EmailTemplate, context: Mapping[str, Any]) -> RenderedEmail:
-    subject = _TEXT.from_string(template.subject).render(context)
-    return RenderedEmail(
-        subject=" ".join(subject.split()),  # a header: one line
-        html=_HTML.from_string(template.html).render(context),
-        text=_TEXT.from_string(template.text).render(context),
-    )
+    def has(self, content_id: str) -> bool:
+        try:
+            self._parts(content_id)
+        except TemplateNotFound:
+            return False
+        return True
+
+    def render(self, content_id: str, context: Mapping[str, Any]) -> RenderedEmail:
+        subject, html, text = self._parts(content_id)
+        return RenderedEmail(
+            subject=" ".join(subject.render(context).split()),  # a header: one line
+            html=html.render(context),
+            text=text.render(context),
+        )
+
+    def _parts(self, content_id: str) -> tuple[Template, Template, Template]:
+        folder = content_id.replace(".", "/")
+        return (
+            self._text.get_template(f"{folder}/subject.txt"),
+            self._html.get_template(f"{folder}/body.html"),
+            self._text.get_template(f"{folder}/body.txt"),
+        )

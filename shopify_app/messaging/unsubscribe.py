@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlmodel import Session, select
 
 from shopify_app.jobs.queue import enqueue
+from shopify_app.journeys.hooks import JourneyHooks
 from shopify_app.models import Customer, Message, Shop
 from shopify_app.suppressions import suppress
 
@@ -39,13 +40,14 @@ def subscription_of(session: Session, message_id: int) -> Subscription | None:
         shop_id=message.shop_id,
         shop_name=(shop.name if shop else None) or "this shop",
         channel=message.channel,
-        address=message.recipient,
+        address=message.address,
     )
 
 
-def unsubscribe(session: Session, subscription: Subscription, now: datetime) -> None:
-    """Never contact the address again on this channel, and tell Shopify, so the store's own records
-    (and every other app reading them) agree."""
+def unsubscribe(session: Session, subscription: Subscription, now: datetime, journeys: JourneyHooks) -> None:
+    """Never contact the address again on this channel, end the journeys it was on (an unsubscribe is a
+    goal of every flow), and tell Shopify, so the store's own records (and every other app reading them)
+    agree."""
     suppress(
         session,
         shop_id=subscription.shop_id,
@@ -55,6 +57,9 @@ def unsubscribe(session: Session, subscription: Subscription, now: datetime) -> 
         message_id=subscription.message_id,
         now=now,
     )
+    shop = session.get(Shop, subscription.shop_id)
+    if shop is not None and subscription.channel == "email":
+        journeys.touch(session, shop, now, email=subscription.address)
     customer_id = session.exec(
         select(Customer.customer_id).where(
             Customer.shop_id == subscription.shop_id, Customer.email == subscription.address

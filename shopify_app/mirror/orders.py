@@ -7,23 +7,30 @@ cart tokens that tie an order to its checkout; a synced order never erases them.
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
+
+from sqlalchemy import or_, update
+from sqlmodel import col
 
 from shopify_app.events.context import MirrorWrite, WebhookContext
 from shopify_app.mirror import fields
 from shopify_app.mirror.customers import customer_from_webhook, write_customer
 from shopify_app.mirror.store import is_newer, locked_row
-from shopify_app.models import Order
+from shopify_app.models import Customer, Order
 from shopify_app.shopify.sync_queries import OrderLineRecord, OrderRecord
 
 
 def on_order(ctx: WebhookContext) -> None:
-    """orders/create, orders/updated, orders/paid, orders/cancelled: each carries the whole order."""
+    """orders/create, orders/updated, orders/paid, orders/cancelled, orders/fulfilled: each carries the whole
+    order."""
     payload = ctx.payload
     customer = write_customer(ctx.mirror, customer_from_webhook(fields.obj(payload, "customer")))
     record = order_from_webhook(payload)
     if customer is not None and record.email is None:
         record = replace(record, email=customer.email)
+    if record.fulfillment_status == "fulfilled" and record.fulfilled_at is None:
+        record = replace(record, fulfilled_at=ctx.observed_at)  # no fulfilment listed: when Shopify said so
     write_order(
         ctx.mirror,
         record,
@@ -35,6 +42,7 @@ def on_order(ctx: WebhookContext) -> None:
 def order_from_webhook(payload: dict[str, Any]) -> OrderRecord:
     order_id = fields.integer(fields.required(payload, "id"))
     assert order_id is not None
+    fulfillment_status = fields.text(payload.get("fulfillment_status"))
     return OrderRecord(
         order_id=order_id,
         name=fields.text(payload.get("name")),
@@ -43,6 +51,9 @@ def order_from_webhook(payload: dict[str, Any]) -> OrderRecord:
         phone=fields.text(payload.get("phone")),
         source_name=fields.text(payload.get("source_name")),
         financial_status=fields.text(payload.get("financial_status")),
+        fulfillment_status=fulfillment_status,
+        fulfilled_at=_fulfilled_at(payload) if fulfillment_status == "fulfilled" else None,
+        accepts_marketing=_flag(payload.get("buyer_accepts_marketing")),
         currency=fields.text(payload.get("currency")),  # the shop currency, as total_price is
         total_price=fields.amount(payload.get("total_price")),
         created_at=fields.instant(payload.get("created_at")),
@@ -80,6 +91,13 @@ def write_order(
     order.phone = record.phone
     order.source_name = record.source_name
     order.financial_status = record.financial_status
+    order.fulfillment_status = record.fulfillment_status
+    order.fulfilled_at = record.fulfilled_at or (
+        order.fulfilled_at if record.fulfillment_status == "fulfilled" else None
+    )
+    order.buyer_accepts_marketing = (
+        record.accepts_marketing if record.accepts_marketing is not None else order.buyer_accepts_marketing
+    )
     order.currency = record.currency
     order.total_price = record.total_price
     order.line_items = [line_item_json(line) for line in record.line_items]
@@ -87,6 +105,28 @@ def write_order(
     order.processed_at = record.processed_at
     order.updated_at = record.updated_at
     order.cancelled_at = record.cancelled_at
+    if record.customer_id is not None and record.created_at is not None and record.cancelled_at is None:
+        _note_last_order(write, record.customer_id, record.created_at)
+
+
+def _note_last_order(write: MirrorWrite, customer_id: int, placed_at: datetime) -> None:
+    """The customer's latest order time only moves forward (a lapse flow reads it through its index)."""
+    write.session.execute(
+        update(Customer)
+        .where(col(Customer.shop_id) == write.shop_id, col(Customer.customer_id) == customer_id)
+        .where(or_(col(Customer.last_order_at).is_(None), col(Customer.last_order_at) < placed_at))
+        .values(last_order_at=placed_at)
+    )
+
+
+def _flag(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+def _fulfilled_at(payload: dict[str, Any]) -> datetime | None:
+    """When a fully fulfilled order was last shipped: its latest fulfilment."""
+    moments = [fields.instant(f.get("created_at")) for f in fields.objects(payload, "fulfillments")]
+    return max((m for m in moments if m is not None), default=None)
 
 
 def line_item_json(line: OrderLineRecord, variant_title: str | None = None) -> dict[str, Any]:

@@ -52,6 +52,8 @@ def product_from_webhook(payload: dict[str, Any]) -> ProductRecord:
         handle=fields.text(payload.get("handle")),
         status=fields.text(payload.get("status")),
         image_url=main_image,
+        product_type=fields.text(payload.get("product_type")),
+        vendor=fields.text(payload.get("vendor")),
         updated_at=fields.instant(payload.get("updated_at")),
         variants=tuple(v for v in variants if v is not None),
     )
@@ -84,6 +86,8 @@ def write_product(write: MirrorWrite, record: ProductRecord) -> None:
     product.title = record.title
     product.handle = record.handle
     product.status = record.status
+    product.product_type = record.product_type
+    product.vendor = record.vendor
     product.image_url = record.image_url
     product.url = f"{write.shop.storefront_url}/products/{record.handle}" if record.handle else None
     product.updated_at = record.updated_at

@@ -14,14 +14,8 @@ SQLModel.metadata.naming_convention = {
 # The models register themselves on import, so these imports stay below the convention.
 from shopify_app.models.events import EventAttempt, EventStatus, WebhookEvent  # noqa: E402
 from shopify_app.models.jobs import Job, JobStatus  # noqa: E402
-from shopify_app.models.journeys import (  # noqa: E402
-    FINISHED_STATES,
-    Decision,
-    Journey,
-    JourneyState,
-    ShopFlow,
-)
-from shopify_app.models.messages import Message, MessageStatus, Suppression  # noqa: E402
+from shopify_app.models.journeys import Decision, Journey, ShopFlow  # noqa: E402
+from shopify_app.models.messages import LIVE_STATUSES, Message, MessageStatus, Suppression  # noqa: E402
 from shopify_app.models.mirror import (  # noqa: E402
     Checkout,
     ConsentRecord,
@@ -35,7 +29,7 @@ from shopify_app.models.shop import Shop  # noqa: E402
 from shopify_app.models.sync import SyncProgress  # noqa: E402
 
 __all__ = [
-    "FINISHED_STATES",
+    "LIVE_STATUSES",
     "Checkout",
     "ConsentRecord",
     "Customer",
@@ -45,7 +39,6 @@ __all__ = [
     "Job",
     "JobStatus",
     "Journey",
-    "JourneyState",
     "Message",
     "MessageStatus",
     "Order",

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Index, LargeBinary, UniqueConstraint
+from sqlalchemy import BigInteger, Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from shopify_app.db.types import BigId, UTCDateTime
@@ -26,6 +26,8 @@ class WebhookEvent(SQLModel, table=True):
         UniqueConstraint("shop_domain", "topic", "event_id", name="uq_webhook_events_shop_topic_event"),
         Index("ix_webhook_events_due", "status", "next_attempt_at"),
         Index("ix_webhook_events_received_at", "received_at"),
+        Index("ix_webhook_events_shop_customer", "shop_id", "customer_id"),
+        Index("ix_webhook_events_shop_email", "shop_id", "email"),
     )
 
     id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
@@ -45,6 +47,9 @@ class WebhookEvent(SQLModel, table=True):
     next_attempt_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_error: str | None = None
     processed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Whom the delivery is about, noted when it is handled (for the customer's timeline).
+    customer_id: int | None = Field(default=None, sa_type=BigInteger)
+    email: str | None = None
 
 
 class EventAttempt(SQLModel, table=True):

@@ -3,29 +3,39 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import Index, UniqueConstraint
+from sqlalchemy import JSON, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
-from shopify_app.db.types import BigId, UTCDateTime
+from shopify_app.db.types import Amount, BigId, UTCDateTime
 
 
 class MessageStatus(StrEnum):
     SENDING = "sending"  # committed before the hand-over; if it stays so, the outcome is unknown
     SENT = "sent"  # the provider accepted it
-    UNKNOWN = "unknown"  # interrupted during the hand-over: may or may not have gone out
-    FAILED = "failed"  # the provider refused it
+    DEFERRED = "deferred"  # certainly not sent yet; tried again later
+    UNKNOWN = "unknown"  # interrupted during the hand-over: may or may not have gone out; never retried
+    FAILED = "failed"  # refused by the provider, or never sent after every attempt
+    CANCELLED = "cancelled"  # deferred, then no longer due (the journey ended)
+
+
+# A journey step holds at most one message that went out, may have, or still may.
+LIVE_STATUSES = (MessageStatus.SENDING, MessageStatus.SENT, MessageStatus.DEFERRED, MessageStatus.UNKNOWN)
+_LIVE = text("status IN ('sending', 'sent', 'deferred', 'unknown')")
 
 
 class Message(SQLModel, table=True):
-    """One message to one recipient on one channel, as rendered. At most one per journey step and channel."""
+    """One message to one address on one channel, as rendered for that channel."""
 
     __tablename__ = "messages"
     __table_args__ = (
-        UniqueConstraint("journey_id", "step", "channel"),
+        Index("uq_messages_live_step", "journey_id", "step", unique=True, sqlite_where=_LIVE, postgresql_where=_LIVE),
         Index("ix_messages_status_lease", "status", "lease_until"),
         Index("ix_messages_shop_created", "shop_id", "created_at"),
+        Index("ix_messages_shop_address", "shop_id", "address"),
     )
 
     id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
@@ -34,22 +44,29 @@ class Message(SQLModel, table=True):
     flow: str = Field(max_length=50)
     step: str = Field(max_length=50)
     channel: str = Field(max_length=20)
-    recipient: str
-    subject: str | None = None
-    body_html: str | None = None
-    body_text: str
+    address: str  # lower-cased email, E.164 phone, push endpoint...
+    # What the channel carries, as rendered: email {"subject", "html", "text"}; others their own.
+    payload: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
     status: str = Field(max_length=20)
     attempts: int = 0
     # Until when the worker that committed SENDING may still be handing it over.
     lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    provider: str | None = Field(default=None, max_length=40)
     provider_message_id: str | None = None
+    cost: Decimal | None = Field(default=None, sa_type=Amount)
+    cost_currency: str | None = Field(default=None, max_length=3)
     error: str | None = None
     created_at: datetime = Field(sa_type=UTCDateTime)
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
+    @property
+    def subject(self) -> str | None:
+        value = self.payload.get("subject")
+        return value if isinstance(value, str) else None
+
 
 class Suppression(SQLModel, table=True):
-    """An address that asked (through Chorus) not to be contacted on a channel."""
+    """An address that asked (through Chorus) not to be contacted on a channel, or that a provider refused."""
 
     __tablename__ = "suppressions"
     __table_args__ = (UniqueConstraint("shop_id", "channel", "address"),)
@@ -58,6 +75,6 @@ class Suppression(SQLModel, table=True):
     shop_id: int = Field(foreign_key="shops.id", sa_type=BigId, ondelete="CASCADE")
     channel: str = Field(max_length=20)
     address: str  # lower-cased email, or E.164 phone
-    reason: str = Field(max_length=40)  # "unsubscribed", "bounced"...
+    reason: str = Field(max_length=40)  # "unsubscribed", "refused"...
     message_id: int | None = Field(default=None, foreign_key="messages.id", sa_type=BigId, ondelete="SET NULL")
     created_at: datetime = Field(sa_type=UTCDateTime)

@@ -22,7 +22,11 @@ def _shop_fk() -> Any:
 
 class Product(SQLModel, table=True):
     __tablename__ = "products"
-    __table_args__ = (UniqueConstraint("shop_id", "product_id"),)
+    __table_args__ = (
+        UniqueConstraint("shop_id", "product_id"),
+        Index("ix_products_shop_type", "shop_id", "product_type"),
+        Index("ix_products_shop_vendor", "shop_id", "vendor"),
+    )
 
     id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
     shop_id: int = _shop_fk()
@@ -30,6 +34,8 @@ class Product(SQLModel, table=True):
     title: str | None = None
     handle: str | None = None
     status: str | None = Field(default=None, max_length=20)
+    product_type: str | None = None
+    vendor: str | None = None
     image_url: str | None = None
     url: str | None = None
     updated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -72,6 +78,8 @@ class Customer(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("shop_id", "customer_id"),
         Index("ix_customers_shop_email", "shop_id", "email"),
+        # The lapse sweep reads the customers whose last order crossed a threshold since its last run.
+        Index("ix_customers_shop_last_order", "shop_id", "last_order_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
@@ -93,6 +101,7 @@ class Customer(SQLModel, table=True):
     sms_consent_opt_in_level: str | None = Field(default=None, max_length=30)
     sms_consent_updated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     sms_consent_collected_from: str | None = Field(default=None, max_length=30)
+    last_order_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # their latest uncancelled order
 
 
 class ConsentRecord(SQLModel, table=True):
@@ -171,6 +180,8 @@ class Order(SQLModel, table=True):
     phone: str | None = None
     source_name: str | None = None  # "web", "pos", an app's name...
     financial_status: str | None = Field(default=None, max_length=30)
+    fulfillment_status: str | None = Field(default=None, max_length=30)
+    buyer_accepts_marketing: bool | None = None
     currency: str | None = Field(default=None, max_length=3)
     total_price: Decimal | None = Field(default=None, sa_type=Amount)
     line_items: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
@@ -178,3 +189,4 @@ class Order(SQLModel, table=True):
     processed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     updated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     cancelled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    fulfilled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # when it was all shipped

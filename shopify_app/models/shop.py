@@ -33,6 +33,8 @@ class Shop(SQLModel, table=True):
     primary_domain: str | None = None
     postal_address: str | None = None
     profile_updated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The webhook topics last put in place through the Admin API; a release that handles more re-subscribes.
+    webhook_topics: str | None = None
     created_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
 

@@ -97,10 +97,15 @@ def find_footprint(session: Session, shop_id: int, identity: Identity, *, order_
             select(Checkout).where(Checkout.shop_id == shop_id, or_(*_matching(Checkout, identity, customer_ids)))
         )
     )
-    tokens = [c.token for c in found.checkouts]
-    found.journeys = list(
-        session.exec(select(Journey).where(Journey.shop_id == shop_id, col(Journey.subject).in_(tokens)))
-    )
+    subjects = [c.token for c in found.checkouts] + [str(o.order_id) for o in found.orders]
+    subjects += [str(i) for i in customer_ids]
+    journey_ties = [col(Journey.subject).in_(subjects)]
+    if customer_ids:
+        journey_ties.append(col(Journey.customer_id).in_(customer_ids))
+    emails = [a for a in addresses if "@" in a]
+    if emails:
+        journey_ties.append(col(Journey.email).in_(emails))
+    found.journeys = list(session.exec(select(Journey).where(Journey.shop_id == shop_id, or_(*journey_ties))))
     journey_ids = [j.id for j in found.journeys]
     found.decisions = list(
         session.exec(select(Decision).where(Decision.shop_id == shop_id, col(Decision.journey_id).in_(journey_ids)))
@@ -109,14 +114,14 @@ def find_footprint(session: Session, shop_id: int, identity: Identity, *, order_
         session.exec(
             select(Message).where(
                 Message.shop_id == shop_id,
-                or_(col(Message.recipient).in_(addresses), col(Message.journey_id).in_(journey_ids)),
+                or_(col(Message.address).in_(addresses), col(Message.journey_id).in_(journey_ids)),
             )
         )
     )
     found.suppressions = list(
         session.exec(select(Suppression).where(Suppression.shop_id == shop_id, col(Suppression.address).in_(addresses)))
     )
-    found.events = _events_mentioning(session, shop_id, identity)
+    found.events = _events_mentioning(session, shop_id, identity, customer_ids, emails)
     return found
 
 
@@ -134,15 +139,22 @@ def _matching(model: Any, identity: Identity, customer_ids: Collection[int] = ()
     return conditions or [col(model.id).is_(None)]  # no identifier: match nothing
 
 
-def _events_mentioning(session: Session, shop_id: int, identity: Identity) -> list[WebhookEvent]:
-    """Webhook events whose raw body names the customer (searched in Python: bodies are bytes)."""
+def _events_mentioning(
+    session: Session, shop_id: int, identity: Identity, customer_ids: Collection[int], emails: Collection[str]
+) -> list[WebhookEvent]:
+    """Webhook events noted as about the customer, or whose raw body names them (searched in Python: bodies
+    are bytes)."""
     needles = identity.needles()
+    noted = [col(WebhookEvent.customer_id).in_(list(customer_ids)), col(WebhookEvent.email).in_(list(emails))]
+    ids = set(session.exec(select(WebhookEvent.id).where(WebhookEvent.shop_id == shop_id, or_(*noted))))
     if not needles:
-        return []
+        return list(
+            session.exec(select(WebhookEvent).where(col(WebhookEvent.id).in_(ids)).order_by(col(WebhookEvent.id)))
+        )
     bodies = session.exec(
         select(WebhookEvent.id, WebhookEvent.body)
         .where(WebhookEvent.shop_id == shop_id, col(WebhookEvent.body).is_not(None))
         .execution_options(yield_per=500)  # bodies are large: stream them
     )
-    ids = [event_id for event_id, body in bodies if body is not None and any(n in body.lower() for n in needles)]
+    ids |= {event_id for event_id, body in bodies if body is not None and any(n in body.lower() for n in needles)}
     return list(session.exec(select(WebhookEvent).where(col(WebhookEvent.id).in_(ids)).order_by(col(WebhookEvent.id))))

@@ -48,6 +48,7 @@ def on_customers_redact(ctx: WebhookContext) -> None:
     _erase(session, found)
     for event in found.events:
         event.body, event.body_purged_at = None, ctx.now
+        event.email = None
     # Earlier exports held the same data.
     session.execute(
         update(PrivacyRequest)
@@ -98,9 +99,11 @@ def _erase(session: Session, found: Footprint) -> None:
         checkout.customer_id = None
         checkout.abandoned_checkout_url = None
     for message in found.messages:  # kept for counts and costs, without address or content
-        message.recipient = REDACTED
-        message.subject = message.body_html = message.error = None
-        message.body_text = ""
+        message.address = REDACTED
+        message.payload = {}
+        message.error = None
+    for journey in found.journeys:  # kept for counts, without whom they were about
+        journey.email = journey.exclusive_key = None
     for decision in found.decisions:
         decision.detail = {k: v for k, v in decision.detail.items() if k != "error"}
 
@@ -130,6 +133,7 @@ def _export(found: Footprint, identity: Identity, now: datetime) -> dict[str, An
         "consent_history": rows(found.consent_records),
         "orders": rows(found.orders),
         "checkouts": rows(found.checkouts),
+        "journeys": rows(found.journeys),
         "decisions": rows(found.decisions),
         "messages": rows(found.messages),
         "suppressions": rows(found.suppressions),

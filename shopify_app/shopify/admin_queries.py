@@ -261,6 +261,8 @@ query Products($first: Int!, $after: String, $query: String, $variants: Int!) {
       title
       handle
       status
+      productType
+      vendor
       updatedAt
       featuredMedia {
         preview {
@@ -382,12 +384,17 @@ query Orders($first: Int!, $after: String, $query: String, $lineItems: Int!) {
       phone
       sourceName
       displayFinancialStatus
+      displayFulfillmentStatus
+      customerAcceptsMarketing
       createdAt
       processedAt
       updatedAt
       cancelledAt
       customer {
         id
+      }
+      fulfillments(first: 5) {
+        createdAt
       }
       totalPriceSet {
         shopMoney {
@@ -445,6 +452,8 @@ query BulkProducts {
         title
         handle
         status
+        productType
+        vendor
         updatedAt
         featuredMedia {
           preview {

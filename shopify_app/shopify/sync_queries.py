@@ -57,8 +57,9 @@ LINE_ITEMS_FOLLOW_UP_PAGE = 100  # 2 + 100 x (line + variant + product + price s
 # A product: itself, featuredMedia, preview, image, the variants connection (2) and its pageInfo.
 _PRODUCT_COST = 7
 _VARIANT_COST = 2  # the variant and its image
-# An order: itself, customer, totalPriceSet, shopMoney, the lineItems connection (2) and its pageInfo.
-_ORDER_COST = 7
+# An order: itself, customer, totalPriceSet, shopMoney, the lineItems connection (2) and its pageInfo, and up
+# to five fulfillments (a list, counted as if each cost one).
+_ORDER_COST = 12
 _LINE_ITEM_COST = 5  # the line, variant, product, originalUnitPriceSet, shopMoney
 _CUSTOMER_COST = 4  # the customer, defaultAddress, defaultEmailAddress, defaultPhoneNumber
 
@@ -94,6 +95,8 @@ class ProductRecord:
     handle: str | None
     status: str | None  # "active", "draft", "archived"
     image_url: str | None  # the featured image
+    product_type: str | None
+    vendor: str | None
     updated_at: datetime | None
     variants: tuple[VariantRecord, ...]
 
@@ -132,6 +135,9 @@ class OrderRecord:
     phone: str | None
     source_name: str | None  # "web", "pos", ...
     financial_status: str | None  # "paid", "pending", "partially_refunded", ...
+    fulfillment_status: str | None  # "fulfilled", "partial", "unfulfilled", ...
+    fulfilled_at: datetime | None  # the latest fulfilment of a fully fulfilled order
+    accepts_marketing: bool | None  # the box ticked at checkout
     currency: str | None  # the shop's currency code
     total_price: Decimal | None  # in the shop's currency
     created_at: datetime | None
@@ -324,6 +330,8 @@ def _product_record(node: Mapping[str, Any], variants: tuple[VariantRecord, ...]
         handle=_text(node.get("handle")),
         status=_lower(node.get("status")),
         image_url=_url(preview.get("image")),
+        product_type=_text(node.get("productType")),
+        vendor=_text(node.get("vendor")),
         updated_at=_instant_or_none(node.get("updatedAt")),
         variants=variants,
     )
@@ -382,6 +390,9 @@ def _order(api: AdminApi, node: Mapping[str, Any]) -> OrderRecord:
         for more in _pages(api, ORDER_LINE_ITEMS, variables, _line_items_of, after=cursor):
             lines.extend(more["nodes"])
     money = (node.get("totalPriceSet") or {}).get("shopMoney") or {}
+    fulfillment_status = _lower(node.get("displayFulfillmentStatus"))
+    shipped = [_instant_or_none(f.get("createdAt")) for f in node.get("fulfillments") or []]
+    shipped_at = max((moment for moment in shipped if moment is not None), default=None)
     return OrderRecord(
         order_id=_id(node["id"]),
         name=_text(node.get("name")),
@@ -390,6 +401,9 @@ def _order(api: AdminApi, node: Mapping[str, Any]) -> OrderRecord:
         phone=_text(node.get("phone")),
         source_name=_text(node.get("sourceName")),
         financial_status=_lower(node.get("displayFinancialStatus")),
+        fulfillment_status=fulfillment_status,
+        fulfilled_at=shipped_at if fulfillment_status == "fulfilled" else None,
+        accepts_marketing=node.get("customerAcceptsMarketing"),
         currency=_text(money.get("currencyCode")),
         total_price=_amount(money.get("amount")),
         created_at=_instant_or_none(node.get("createdAt")),

@@ -9,9 +9,19 @@ from typing import Any
 from flask import Blueprint, Flask, Response, request
 from sqlmodel import col, select
 
-from flows import abandoned_checkout
-from shopify_app.flow_settings import KNOWN_FLOWS, UnknownFlow, configure_flow
-from shopify_app.journeys.facts import policy
+from flows.definition import FlowDefinition
+from shopify_app.journeys.preview import preview
+from shopify_app.journeys.timeline import timeline
+from shopify_app.journeys.tuning import (
+    MAX_DELAY,
+    InvalidChange,
+    StepChange,
+    UnknownStep,
+    configure,
+    describe,
+    load_tunings,
+)
+from shopify_app.messaging.channels import configured_names
 from shopify_app.models import Message, PrivacyRequest, Shop, WebhookEvent
 from shopify_app.runtime import current_runtime
 from shopify_app.sync import progress_of
@@ -20,9 +30,9 @@ from shopify_app.web.session import current_shop, session_required
 blueprint = Blueprint("api", __name__, url_prefix="/api")
 
 MAX_PAGE = 200
-FLOW_DESCRIPTIONS = {
-    abandoned_checkout.NAME: "One reminder after a checkout is left, if it is still true when it is due.",
-}
+DEFAULT_PREVIEW_DAYS = 30
+MAX_PREVIEW_DAYS = 365
+LEGACY_MAX_DELAY_MINUTES = 10080  # the older top-level delay_minutes: a week at most
 
 
 def init_app(app: Flask) -> None:
@@ -58,30 +68,55 @@ def flows() -> dict[str, Any]:
 @blueprint.patch("/flows/<flow>")
 @session_required
 def update_flow(flow: str) -> tuple[dict[str, Any], int]:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict) or not set(body) <= {"enabled", "delay_minutes"} or not body:
-        return {"error": "send a JSON object with enabled (true/false) and/or delay_minutes (1-10080)"}, 400
-    enabled = body.get("enabled")
-    delay = body.get("delay_minutes")
-    if enabled is not None and not isinstance(enabled, bool):
-        return {"error": "enabled must be true or false"}, 400
-    if delay is not None and (not isinstance(delay, int) or isinstance(delay, bool) or not 1 <= delay <= 10080):
-        return {"error": "delay_minutes must be a whole number of minutes from 1 to 10080 (a week)"}, 400
     runtime = current_runtime()
+    if flow not in runtime.flows:
+        return {"error": f"unknown flow {flow!r}"}, 404
+    try:
+        enabled, steps = _flow_patch(request.get_json(silent=True), runtime.flows[flow])
+    except InvalidChange as exc:
+        return {"error": str(exc)}, 400
     shop = current_shop()
+    assert shop.id is not None
     with runtime.session() as session, session.begin():
         try:
-            configure_flow(
-                session,
-                shop.domain,
-                flow,
-                enabled=enabled,
-                delay=timedelta(minutes=delay) if delay is not None else None,
-                now=runtime.clock.now(),
-            )
-        except UnknownFlow:
-            return {"error": f"unknown flow {flow!r}"}, 404
+            configure(session, shop.id, runtime.flows, flow, enabled=enabled, steps=steps, now=runtime.clock.now())
+        except UnknownStep as exc:
+            return {"error": str(exc)}, 404
+        except InvalidChange as exc:
+            return {"error": str(exc)}, 400
     return {"flow": next(f for f in _flows(shop) if f["name"] == flow)}, 200
+
+
+@blueprint.get("/flows/<flow>/preview")
+@session_required
+def flow_preview(flow: str) -> tuple[dict[str, Any], int]:
+    runtime = current_runtime()
+    definition = runtime.flows.get(flow)
+    if definition is None:
+        return {"error": f"unknown flow {flow!r}"}, 404
+    try:
+        days = int(request.args.get("days", DEFAULT_PREVIEW_DAYS))
+    except ValueError:
+        return {"error": "days must be a whole number"}, 400
+    if not 1 <= days <= MAX_PREVIEW_DAYS:
+        return {"error": f"days must be from 1 to {MAX_PREVIEW_DAYS}"}, 400
+    shop = current_shop()
+    with runtime.read_session() as session:
+        return preview(session, shop, definition, days=days, configured=configured_names(runtime.settings),
+                       now=runtime.clock.now()), 200  # fmt: skip
+
+
+@blueprint.get("/customers/timeline")
+@session_required
+def customer_timeline() -> tuple[dict[str, Any], int]:
+    email = (request.args.get("email") or "").strip().lower() or None
+    phone = (request.args.get("phone") or "").strip() or None
+    if (email is None) == (phone is None):
+        return {"error": "name the customer by email or by phone (one of them)"}, 400
+    shop = current_shop()
+    assert shop.id is not None
+    with current_runtime().read_session() as session:
+        return {"entries": timeline(session, shop.id, email=email, phone=phone)}, 200
 
 
 @blueprint.get("/messages")
@@ -97,10 +132,18 @@ def messages() -> dict[str, Any]:
             {
                 "id": m.id,
                 "flow": m.flow,
+                "step": m.step,
                 "channel": m.channel,
-                "recipient": m.recipient,
+                "recipient": m.address,
+                "address": m.address,
                 "subject": m.subject,
                 "status": m.status,
+                "attempts": m.attempts,
+                "provider": m.provider,
+                "provider_message_id": m.provider_message_id,
+                "cost": str(m.cost) if m.cost is not None else None,
+                "cost_currency": m.cost_currency,
+                "error": m.error,
                 "created_at": m.created_at.isoformat(),
                 "sent_at": m.sent_at.isoformat() if m.sent_at else None,
             }
@@ -180,17 +223,53 @@ def _privacy_requests(shop: Shop) -> list[dict[str, Any]]:
 
 def _flows(shop: Shop) -> list[dict[str, Any]]:
     assert shop.id is not None
-    with current_runtime().read_session() as session:
-        settings = policy(session, shop.id)
-    return [
-        {
-            "name": name,
-            "description": FLOW_DESCRIPTIONS[name],
-            "enabled": settings.enabled,
-            "delay_minutes": int(settings.delay.total_seconds() // 60),
-        }
-        for name in sorted(KNOWN_FLOWS)
-    ]
+    runtime = current_runtime()
+    with runtime.read_session() as session:
+        tunings = load_tunings(session, shop.id, runtime.flows)
+    return [describe(definition, tunings[definition.name]) for definition in runtime.flows]
+
+
+def _flow_patch(body: Any, definition: FlowDefinition) -> tuple[bool | None, dict[str, StepChange]]:
+    """`{"enabled": bool, "steps": {step: {"delay_minutes", "enabled", "channels"}}}`, any part optional; the
+    older `{"delay_minutes": n}` sets the first step's delay. InvalidChange names the field at fault."""
+    if not isinstance(body, dict) or not body:
+        raise InvalidChange("send a JSON object with enabled, steps and/or delay_minutes")
+    unknown = set(body) - {"enabled", "steps", "delay_minutes"}
+    if unknown:
+        raise InvalidChange(f"{sorted(unknown)[0]}: not a flow setting (enabled, steps, delay_minutes)")
+    enabled = body.get("enabled")
+    if enabled is not None and not isinstance(enabled, bool):
+        raise InvalidChange("enabled: must be true or false")
+    steps: dict[str, StepChange] = {}
+    if "delay_minutes" in body:
+        steps[definition.steps[0].id] = StepChange(delay=_minutes(body["delay_minutes"], "delay_minutes", low=1))
+    raw_steps = body.get("steps", {})
+    if not isinstance(raw_steps, dict):
+        raise InvalidChange("steps: must be an object of step ids")
+    for step_id, change in raw_steps.items():
+        field = f"steps.{step_id}"
+        if not isinstance(change, dict) or not change or set(change) - {"delay_minutes", "enabled", "channels"}:
+            raise InvalidChange(f"{field}: an object with delay_minutes, enabled and/or channels")
+        step_enabled = change.get("enabled")
+        if step_enabled is not None and not isinstance(step_enabled, bool):
+            raise InvalidChange(f"{field}.enabled: must be true or false")
+        channels = change.get("channels")
+        if channels is not None and (not isinstance(channels, list) or not all(isinstance(c, str) for c in channels)):
+            raise InvalidChange(f"{field}.channels: a list of channel names, in order of preference")
+        delay = change.get("delay_minutes")
+        steps[str(step_id)] = StepChange(
+            delay=_minutes(delay, f"{field}.delay_minutes", low=0) if delay is not None else None,
+            enabled=step_enabled,
+            channels=tuple(channels) if channels is not None else None,
+        )
+    return enabled, steps
+
+
+def _minutes(value: Any, field: str, *, low: int) -> timedelta:
+    most = int(MAX_DELAY.total_seconds() // 60) if low == 0 else LEGACY_MAX_DELAY_MINUTES
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= most:
+        raise InvalidChange(f"{field}: a whole number of minutes from {low} to {most}")
+    return timedelta(minutes=value)
 
 
 def _limit() -> int:

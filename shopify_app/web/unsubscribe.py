@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask, render_template
 
+from shopify_app.journeys.hooks import for_runtime
 from shopify_app.messaging.links import UnsubscribeLinks
 from shopify_app.messaging.unsubscribe import Subscription, subscription_of, unsubscribe
 from shopify_app.runtime import current_runtime
@@ -32,7 +33,7 @@ def apply(token: str) -> tuple[str, int]:
     if subscription is None:
         return render_template("unsubscribe_invalid.html"), 404
     with runtime.session() as session, session.begin():
-        unsubscribe(session, subscription, runtime.clock.now())
+        unsubscribe(session, subscription, runtime.clock.now(), for_runtime(runtime))
     return render_template("unsubscribe_done.html", subscription=subscription), 200
 
 

@@ -35,7 +35,7 @@ def sender(url: str, ca_file: Path | None = None) -> SmtpSender:
 
 def test_plain_delivery_puts_exact_headers_and_both_parts_on_the_wire() -> None:
     with smtp_server() as server:
-        message_id = sender(server.url).send(EMAIL, NOW)
+        handover = sender(server.url).send(EMAIL, NOW)
 
     [received] = server.sink.received
     assert (received.mail_from, received.recipients) == ("hello@mail.lumen.example", ["ada@example.com"])
@@ -45,7 +45,7 @@ def test_plain_delivery_puts_exact_headers_and_both_parts_on_the_wire() -> None:
     assert b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n" in raw
     assert b"=?utf-8?" not in raw.split(b"\r\n\r\n")[0]
     parsed = received.parsed()
-    assert parsed["Message-ID"] == message_id
+    assert (handover.provider, parsed["Message-ID"]) == ("smtp", handover.provider_message_id)
     assert parsed["From"] == "Lumen Lamps <hello@mail.lumen.example>"
     assert parsed["Reply-To"] == "shop@lumen.example"
     assert parsed.get_content_type() == "multipart/alternative"

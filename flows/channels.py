@@ -1,0 +1,89 @@
+"""Which channel a step reaches the customer on: the first of its channels, in order, that may be used.
+
+Only email exists yet; the other channels are accepted in definitions and skipped as not configured until
+their connectors arrive. A step none of whose channels is set up waits for one to be; a step whose set-up
+channels all refuse (no address, no consent) is skipped with the first refusal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from flows.consent import email_marketing_refusal
+from flows.facts import Facts
+from flows.reasons import Reason
+
+CHANNELS = ("email", "sms", "whatsapp", "push", "inbox")
+
+
+@dataclass(frozen=True)
+class ChannelCheck:
+    channel: str
+    address: str | None
+    refusal: Reason | None  # None: usable
+
+    def as_detail(self) -> dict[str, str]:
+        return {"channel": self.channel, "outcome": str(self.refusal) if self.refusal else "usable"}
+
+
+@dataclass(frozen=True)
+class Choice:
+    checks: tuple[ChannelCheck, ...]
+
+    @property
+    def chosen(self) -> ChannelCheck | None:
+        return next((c for c in self.checks if c.refusal is None), None)
+
+    @property
+    def waits_for_setup(self) -> bool:
+        """Nothing usable because nothing is set up: worth looking at again once it may be."""
+        return self.chosen is None and all(c.refusal is Reason.NOT_CONFIGURED for c in self.checks)
+
+    @property
+    def refusal(self) -> Reason:
+        """Why the step cannot go out: the first refusal of a channel that is set up."""
+        refusals = [c.refusal for c in self.checks if c.refusal not in (None, Reason.NOT_CONFIGURED)]
+        return refusals[0] if refusals and refusals[0] is not None else Reason.NO_CHANNEL
+
+
+def check(channel: str, facts: Facts) -> ChannelCheck:
+    if channel not in facts.configured_channels:
+        return ChannelCheck(channel, None, Reason.NOT_CONFIGURED)
+    if channel == "email":
+        return ChannelCheck(channel, facts.email, email_refusal(facts))
+    return ChannelCheck(channel, None, Reason.NOT_CONFIGURED)
+
+
+def choose(channels: Sequence[str], facts: Facts) -> Choice:
+    return Choice(tuple(check(channel, facts) for channel in channels))
+
+
+def email_refusal(facts: Facts) -> Reason | None:
+    """Why marketing email may not go to this subject's address now, or None."""
+    if not facts.email:
+        return Reason.NO_EMAIL
+    box, box_at = facts.consent_box
+    refusal = email_marketing_refusal(facts.email_consent, box, box_at)
+    if refusal is not None:
+        return refusal
+    if not facts.shop.postal_address:
+        return Reason.NO_POSTAL_ADDRESS
+    return None
+
+
+def marketing_refusal(channels: Sequence[str], facts: Facts) -> Reason | None:
+    """At entry: None when the customer agreed to marketing on one of the flow's channels.
+
+    Consent does not depend on whether the channel is set up yet: a shop may connect it later.
+    """
+    refusals: list[Reason] = []
+    for channel in dict.fromkeys(channels):
+        if channel == "email":
+            box, box_at = facts.consent_box
+            refusal = email_marketing_refusal(facts.email_consent, box, box_at) if facts.email else Reason.NO_EMAIL
+            if refusal is None:
+                return None
+            refusals.append(refusal)
+        # No consent source exists yet for the other channels: they cannot grant it.
+    return refusals[0] if refusals else Reason.NO_CONSENT

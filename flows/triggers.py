@@ -1,0 +1,24 @@
+"""What a trigger requires of its subject before any entry rule is looked at."""
+
+from __future__ import annotations
+
+from flows.facts import Facts
+from flows.reasons import Reason
+
+
+def qualification(event: str, facts: Facts) -> Reason | None:
+    """None when the subject can start a journey of a flow with this trigger, else why not."""
+    if event == "checkout_changed":
+        checkout = facts.checkout
+        if checkout is None:
+            return Reason.SUBJECT_GONE
+        if not checkout.email:
+            return Reason.NO_EMAIL
+        if not checkout.lines:
+            return Reason.NO_ITEMS
+        if checkout.updated_at is None and checkout.created_at is None:
+            return Reason.NO_TIMESTAMP
+        return None
+    if event == "order_paid":
+        return None if facts.order is not None else Reason.SUBJECT_GONE
+    return None if facts.customer is not None else Reason.SUBJECT_GONE

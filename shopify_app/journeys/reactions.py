@@ -1,0 +1,86 @@
+"""What each webhook means for journeys, run after the mirror took the delivery (same transaction).
+
+A trigger enters subjects into flows; every change of an order, checkout or customer also moves the
+journeys it touches, so a goal (an order, a completed checkout, an unsubscribe) ends them at once.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlmodel import select
+
+from shopify_app.events.context import WebhookContext
+from shopify_app.mirror import fields
+from shopify_app.models import ConsentRecord, Customer
+
+# A subscription older than this when Chorus first hears of it is not a new subscriber.
+NEW_SUBSCRIBER_WINDOW = timedelta(days=3)
+
+
+def after_checkout(ctx: WebhookContext) -> None:
+    """checkouts/create, checkouts/update: the checkout may enter its flows, or push its wait back."""
+    if ctx.journeys is None:
+        return
+    token = str(fields.required(ctx.payload, "token"))
+    ctx.journeys.trigger(ctx.session, ctx.shop, "checkout_changed", token, ctx.now)
+
+
+def after_order(ctx: WebhookContext) -> None:
+    """Any order topic: goals (an order, a cancellation, a refund) and waits on fulfilment; orders/paid starts
+    the post-purchase flows."""
+    if ctx.journeys is None:
+        return
+    payload = ctx.payload
+    order_id = str(fields.integer(fields.required(payload, "id")))
+    checkout_token = fields.text(payload.get("checkout_token"))
+    customer_id = fields.integer(fields.obj(payload, "customer").get("id"))
+    email = fields.email(payload.get("email")) or fields.email(fields.obj(payload, "customer").get("email"))
+    subjects = [order_id, *([checkout_token] if checkout_token else [])]
+    ctx.journeys.touch(ctx.session, ctx.shop, ctx.now, subjects=subjects, customer_id=customer_id, email=email)
+    if ctx.event.topic == "orders/paid":
+        ctx.journeys.trigger(ctx.session, ctx.shop, "order_paid", order_id, ctx.now)
+
+
+def after_customer(ctx: WebhookContext) -> None:
+    """customers/create, customers/update and both consent topics: a first subscription starts the welcome
+    flows; any consent change may end journeys (an unsubscribe is a goal)."""
+    if ctx.journeys is None:
+        return
+    payload = ctx.payload
+    raw_id = payload.get("customer_id") if ctx.event.topic.startswith("customers_email") else payload.get("id")
+    customer_id = fields.integer(raw_id)
+    if customer_id is None:
+        return
+    customer = ctx.session.exec(
+        select(Customer).where(Customer.shop_id == ctx.shop.id, Customer.customer_id == customer_id)
+    ).first()
+    if customer is None:
+        return
+    ctx.journeys.touch(
+        ctx.session, ctx.shop, ctx.now, subjects=[str(customer_id)], customer_id=customer_id, email=customer.email
+    )
+    if _newly_subscribed(ctx, customer):
+        ctx.journeys.trigger(ctx.session, ctx.shop, "customer_subscribed", str(customer_id), ctx.now)
+
+
+def _newly_subscribed(ctx: WebhookContext, customer: Customer) -> bool:
+    """This delivery recorded the customer's first email subscription ever, and it is recent.
+
+    A customer the store sync found already subscribed has that subscription on record, so no later delivery
+    counts as their first; nor does one that merely reports a years-old subscription.
+    """
+    if customer.email_consent_state != "subscribed":
+        return False
+    records = ctx.session.exec(
+        select(ConsentRecord.webhook_event_id, ConsentRecord.consent_updated_at).where(
+            ConsentRecord.shop_id == ctx.shop.id,
+            ConsentRecord.customer_id == customer.customer_id,
+            ConsentRecord.channel == "email",
+            ConsentRecord.state == "subscribed",
+        )
+    ).all()
+    if len(records) != 1:
+        return False
+    [(event_id, changed_at)] = records
+    return event_id == ctx.event.id and changed_at >= ctx.observed_at - NEW_SUBSCRIBER_WINDOW

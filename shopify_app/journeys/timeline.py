@@ -1,0 +1,107 @@
+"""One customer's story in one shop: the webhooks that named them, every decision of their journeys and
+every message, in time order (`chorus customers timeline`, `GET /api/customers/timeline`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import or_
+from sqlmodel import Session, col, select
+
+from shopify_app.models import Customer, Decision, Journey, Message, WebhookEvent
+
+LIMIT = 1000  # entries of each kind
+
+_ORDER = {"event": 0, "decision": 1, "message": 2}
+
+
+def timeline(
+    session: Session, shop_id: int, *, email: str | None = None, phone: str | None = None
+) -> list[dict[str, Any]]:
+    """Entries `{"at", "kind", "flow", "step", "outcome", "reason", "detail"}`, oldest first."""
+    people = list(
+        session.exec(
+            select(Customer).where(
+                Customer.shop_id == shop_id,
+                or_(col(Customer.email) == email, col(Customer.phone) == phone)
+                if email or phone
+                else col(Customer.id).is_(None),
+            )
+        )
+    )
+    ids = [c.customer_id for c in people]
+    emails = {e for e in [email, *(c.email for c in people)] if e}
+    addresses = emails | ({phone} if phone else set())
+    entries: list[tuple[datetime, str, int, dict[str, Any]]] = []
+
+    for event in session.exec(
+        select(WebhookEvent)
+        .where(WebhookEvent.shop_id == shop_id)
+        .where(or_(col(WebhookEvent.customer_id).in_(ids), col(WebhookEvent.email).in_(emails)))
+        .order_by(col(WebhookEvent.id))
+        .limit(LIMIT)
+    ):
+        at = event.triggered_at or event.received_at
+        detail = {"event_id": event.id, "topic": event.topic}
+        entries.append((at, "event", event.id or 0, _entry(at, "event", None, None, event.status, event.topic, detail)))
+
+    journeys = {
+        j.id: j
+        for j in session.exec(
+            select(Journey).where(
+                Journey.shop_id == shop_id, or_(col(Journey.customer_id).in_(ids), col(Journey.email).in_(emails))
+            )
+        )
+    }
+    for decision in session.exec(
+        select(Decision)
+        .where(Decision.shop_id == shop_id, col(Decision.journey_id).in_(list(journeys)))
+        .order_by(col(Decision.id))
+        .limit(LIMIT)
+    ):
+        journey = journeys[decision.journey_id]
+        detail = {"journey_id": journey.id, "subject": journey.subject, **decision.detail}
+        entry = _entry(
+            decision.decided_at, "decision", decision.flow, decision.step, decision.outcome, decision.reason, detail
+        )
+        entries.append((decision.decided_at, "decision", decision.id or 0, entry))
+
+    for message in session.exec(
+        select(Message)
+        .where(Message.shop_id == shop_id)
+        .where(or_(col(Message.address).in_(addresses), col(Message.journey_id).in_(list(journeys))))
+        .order_by(col(Message.id))
+        .limit(LIMIT)
+    ):
+        at = message.sent_at or message.created_at
+        detail = {
+            "message_id": message.id, "channel": message.channel, "address": message.address,
+            "subject": message.subject, "provider": message.provider,
+            "provider_message_id": message.provider_message_id, "attempts": message.attempts,
+        }  # fmt: skip
+        entry = _entry(at, "message", message.flow, message.step, message.status, message.error, detail)
+        entries.append((at, "message", message.id or 0, entry))
+
+    entries.sort(key=lambda e: (e[0], _ORDER[e[1]], e[2]))
+    return [entry for *_key, entry in entries]
+
+
+def _entry(
+    at: datetime,
+    kind: str,
+    flow: str | None,
+    step: str | None,
+    outcome: str,
+    reason: str | None,
+    detail: dict[str, Any],
+) -> dict[str, Any]:
+    return {
+        "at": at.isoformat(),
+        "kind": kind,
+        "flow": flow,
+        "step": step,
+        "outcome": outcome,
+        "reason": reason,
+        "detail": detail,
+    }

@@ -1,0 +1,94 @@
+"""The channels a message can go out on, as the send protocol sees them: render, then hand over.
+
+Each wraps a connector (which knows no database and no flows) with what only the composition knows: the
+templates, the shop's name and reply address, the signed unsubscribe link of the message.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from connectors.channel import Channel, Handover
+from connectors.email.message import OutgoingEmail
+from connectors.email.smtp import SmtpConfig, SmtpSender
+from shopify_app.messaging.links import UnsubscribeLinks
+from shopify_app.messaging.render import EmailTemplates
+from shopify_app.models import Shop
+from shopify_app.settings import Settings
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """Who a message goes to and comes from, beyond what it says."""
+
+    message_id: int
+    address: str
+    shop_name: str
+    shop_email: str | None
+
+
+class OutboundChannel(Protocol):
+    name: str
+
+    def render(self, content_id: str, content: Any, envelope: Envelope) -> dict[str, Any]:
+        """The message as this channel carries it, JSON-safe (it is stored on the message row)."""
+        ...
+
+    def send(self, payload: Mapping[str, Any], envelope: Envelope, now: datetime) -> Handover: ...
+
+
+class EmailChannel:
+    name = "email"
+
+    def __init__(
+        self, connector: Channel[OutgoingEmail], links: UnsubscribeLinks, sender_address: str, templates: EmailTemplates
+    ) -> None:
+        self._connector = connector
+        self._links = links
+        self._sender_address = sender_address
+        self._templates = templates
+
+    def render(self, content_id: str, content: Any, envelope: Envelope) -> dict[str, Any]:
+        context = {"content": content, "unsubscribe_url": self._links.url(envelope.message_id)}
+        rendered = self._templates.render(content_id, context)
+        return {"subject": rendered.subject, "html": rendered.html, "text": rendered.text}
+
+    def send(self, payload: Mapping[str, Any], envelope: Envelope, now: datetime) -> Handover:
+        email = OutgoingEmail(
+            sender_name=envelope.shop_name,
+            sender_address=self._sender_address,
+            recipient=envelope.address,
+            subject=str(payload["subject"]),
+            text=str(payload["text"]),
+            html=payload.get("html"),
+            reply_to=envelope.shop_email,
+            unsubscribe_url=self._links.url(envelope.message_id),
+        )
+        return self._connector.send(email, now)
+
+
+def envelope_for(shop: Shop, message_id: int, address: str) -> Envelope:
+    return Envelope(message_id=message_id, address=address, shop_name=shop.name or shop.domain, shop_email=shop.email)
+
+
+def configured_names(settings: Settings) -> frozenset[str]:
+    """The channels this deployment's settings set up (without building them)."""
+    return frozenset({"email"} if settings.smtp_url else ())
+
+
+def configured_channels(settings: Settings, templates: EmailTemplates | None = None) -> dict[str, OutboundChannel]:
+    """Every channel this deployment can send on; email only when SMTP_URL is set."""
+    channels: dict[str, OutboundChannel] = {}
+    if settings.smtp_url:
+        tls = ssl.create_default_context(cafile=settings.smtp_ca_file) if settings.smtp_ca_file else None
+        channels["email"] = EmailChannel(
+            SmtpSender(SmtpConfig.from_url(settings.smtp_url), tls=tls),
+            UnsubscribeLinks(settings.secret_key, settings.app_url),
+            settings.email_from or "",
+            templates or EmailTemplates(),
+        )
+    return channels
