@@ -51,38 +51,44 @@ def enter(
     *,
     current: Journey | None = None,
     precedents: Precedents = Precedents(),
+    triggered_at: datetime | None = None,
 ) -> Advance | None:
-    """Apply the entry rules; None when there is nothing to record (flow off, subject already journeyed)."""
+    """Apply the entry rules; None when there is nothing to record (flow off, subject already journeyed).
+
+    A journey enters at `triggered_at` (when its trigger happened, default `now`): waits anchored at its
+    entry count from there, even when the news of it came late.
+    """
     if current is not None and current.status is not Status.INELIGIBLE:
         raise ValueError("only a subject without an open journey (or an ineligible one) can enter")
     if not tuning.enabled or not facts.shop.installed:
         return None
     rules = definition.entry
-    if precedents.last_entry_at is not None:
-        if rules.reentry_after is None:
-            return None  # one journey per subject, ever
-        if now - precedents.last_entry_at < rules.reentry_after:
-            return _ineligible(definition, subject, current, Reason.ENTERED_RECENTLY)
-    refusal = qualification(definition.trigger.event, facts)
-    if refusal is None and rules.consent:
-        refusal = marketing_refusal(tuning.all_channels(definition), facts)
-    if refusal is None:
-        refusal = _goal_reached(definition, facts, Journey(definition.name, subject, Status.WAITING, Reason.ENROLLED))
-    if refusal is None and rules.one_active_per_customer and precedents.customer_active and not rules.replace_active:
-        refusal = Reason.ALREADY_IN_FLOW
-    if refusal is not None:
-        return _ineligible(definition, subject, current, refusal)
+    entered_at = min(triggered_at or now, now)
     journey = Journey(
         flow=definition.name,
         subject=subject,
         status=Status.WAITING,
         reason=Reason.ENROLLED,
         step=definition.steps[0].id,
-        entered_at=now,
-        arrived_at=now,
-        previous_at=now,
+        entered_at=entered_at,
+        arrived_at=entered_at,
+        previous_at=entered_at,
         due_at=now,
     )
+    if precedents.last_entry_at is not None:
+        if rules.reentry_after is None:
+            return None  # one journey per subject, ever
+        if entered_at - precedents.last_entry_at < rules.reentry_after:
+            return _ineligible(definition, subject, current, Reason.ENTERED_RECENTLY)
+    refusal = qualification(definition.trigger.event, facts)
+    if refusal is None and rules.consent:
+        refusal = marketing_refusal(tuning.all_channels(definition), facts)
+    if refusal is None:
+        refusal = _goal_reached(definition, facts, journey)
+    if refusal is None and rules.one_active_per_customer and precedents.customer_active and not rules.replace_active:
+        refusal = Reason.ALREADY_IN_FLOW
+    if refusal is not None:
+        return _ineligible(definition, subject, current, refusal)
     moved = advance(definition, tuning, journey, facts, now)
     ended = precedents.customer_active if rules.replace_active else ()
     entered = Decision(None, "entered", Reason.ENROLLED, {"replaces": list(ended)} if ended else {})

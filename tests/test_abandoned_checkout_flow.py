@@ -77,6 +77,12 @@ def reasons(db: Db) -> list[tuple[str, str]]:
     return [(d.outcome, d.reason) for d in db.all(Decision)]
 
 
+def shop_id(db: Db) -> int:
+    found = db.one(Shop).id
+    assert found is not None
+    return found
+
+
 def test_exactly_one_email_with_the_current_price_when_nothing_happened(
     store: Runtime, smtp: SmtpServer, db: Db
 ) -> None:
@@ -90,7 +96,7 @@ def test_exactly_one_email_with_the_current_price_when_nothing_happened(
     first = run_worker(store, AFTER_DUE)
     again = run_worker(store, AFTER_DUE + timedelta(hours=2))
 
-    assert (first.reminders.sent, again.reminders.sent) == (1, 0)
+    assert (first.journeys.sent, again.journeys.sent) == (1, 0)  # the second reminder is a day later
     [received] = smtp.sink.received
     assert received.recipients == ["ada@example.com"]
     text, html = received.part("text/plain"), received.part("text/html")
@@ -99,9 +105,15 @@ def test_exactly_one_email_with_the_current_price_when_nothing_happened(
     assert "https://checkout.local/548380009/checkouts/123123123/recover?key=example-secret-token" in text
     assert 'src="https://cdn.shopify.com/s/files/ipod-nano-pink.png"' in html
     [message] = db.all(Message)
-    assert (message.status, message.recipient, message.attempts) == ("sent", "ada@example.com", 1)
-    assert reasons(db) == [("waiting", "enrolled"), ("sending", "send"), ("sent", "sent")]
-    sending = db.all(Decision)[1]
+    assert (message.status, message.address, message.attempts, message.step) == ("sent", "ada@example.com", 1, "reminder")
+    assert reasons(db) == [
+        ("entered", "enrolled"),
+        ("waiting", "wait"),
+        ("sending", "send"),
+        ("sent", "sent"),
+        ("waiting", "wait"),  # for the second reminder
+    ]
+    sending = db.all(Decision)[2]
     assert sending.detail["items"][0]["unit_price"] in ("149.00", "149.0000")
 
 
@@ -143,9 +155,11 @@ def test_no_email_when_the_checkout_became_an_order(store: Runtime, smtp: SmtpSe
 
     summary = run_worker(store, AFTER_DUE)
 
-    assert (summary.reminders.sent, summary.reminders.skipped) == (0, 1)
+    assert summary.journeys.sent == 0
     assert smtp.sink.received == []
-    assert reasons(db)[-1] == ("skipped", "order_placed")
+    # Known before the checkout arrived, it never enters; arriving during the delay, it ends the journey at once.
+    expected = ("ineligible" if when == "before the checkout webhook" else "exited", "order_placed")
+    assert reasons(db)[-1] == expected
 
 
 def test_no_email_when_the_same_customer_bought_in_the_shop(store: Runtime, smtp: SmtpServer, db: Db) -> None:
@@ -166,7 +180,7 @@ def test_no_email_when_the_same_customer_bought_in_the_shop(store: Runtime, smtp
     run_worker(store, AFTER_DUE)
 
     assert smtp.sink.received == []
-    assert reasons(db)[-1] == ("skipped", "ordered_since")
+    assert reasons(db)[-1] == ("exited", "ordered_since")
 
 
 def test_no_email_without_consent(store: Runtime, smtp: SmtpServer, db: Db) -> None:
@@ -189,7 +203,7 @@ def test_no_email_when_consent_was_withdrawn_during_the_delay(store: Runtime, sm
     run_worker(store, AFTER_DUE)
 
     assert smtp.sink.received == []
-    assert reasons(db)[-1] == ("skipped", "consent_withdrawn")
+    assert reasons(db)[-1] == ("exited", "consent_withdrawn")
 
 
 def test_a_newer_update_pushes_the_reminder_back(store: Runtime, smtp: SmtpServer, db: Db) -> None:
@@ -204,15 +218,18 @@ def test_a_newer_update_pushes_the_reminder_back(store: Runtime, smtp: SmtpServe
 
 
 def test_a_disabled_flow_sends_nothing(store: Runtime, smtp: SmtpServer, db: Db) -> None:
-    from shopify_app.flow_settings import configure_flow
+    from shopify_app.journeys.tuning import configure
 
     abandon(store)
+    run_worker(store, BEFORE_DUE)  # the journey waits for its reminder
     with db.write() as session:
-        configure_flow(session, webhooks.SHOP, "abandoned_checkout", enabled=False, now=RECEIVED_AT)
+        configure(session, shop_id(db), store.flows, "abandoned_checkout", enabled=False, now=RECEIVED_AT)
+    abandon(store, "ck-2", email="grace@example.com", customer=None)
     run_worker(store, AFTER_DUE)
 
     assert smtp.sink.received == []
-    assert reasons(db)[-1] == ("skipped", "flow_disabled")
+    assert reasons(db)[-1] == ("ended", "flow_disabled")  # the waiting journey ends when due
+    assert [j.subject for j in db.all(Journey)] == ["ck-1"]  # and nothing new enters
 
 
 def test_an_uninstalled_shop_sends_nothing(store: Runtime, smtp: SmtpServer, db: Db) -> None:
@@ -223,7 +240,7 @@ def test_an_uninstalled_shop_sends_nothing(store: Runtime, smtp: SmtpServer, db:
     run_worker(store, AFTER_DUE)
 
     assert smtp.sink.received == []
-    assert reasons(db)[-1] == ("skipped", "shop_uninstalled")
+    assert reasons(db)[-1] == ("ended", "shop_uninstalled")
 
 
 def test_an_old_checkout_is_not_recovered(store: Runtime, smtp: SmtpServer, db: Db) -> None:
@@ -231,7 +248,7 @@ def test_an_old_checkout_is_not_recovered(store: Runtime, smtp: SmtpServer, db: 
     run_worker(store, datetime(2026, 11, 28, 12, 0, tzinfo=UTC))  # the worker was down for a week
 
     assert smtp.sink.received == []
-    assert reasons(db)[-1] == ("skipped", "too_old")
+    assert reasons(db)[-1] == ("ended", "too_old")
 
 
 def test_get_on_the_unsubscribe_link_changes_nothing_and_post_unsubscribes(
@@ -304,8 +321,10 @@ def test_a_worker_killed_between_in_progress_and_sent_never_sends_again(
     assert "0 unknown" in same_instant
     assert "1 unknown" in later
     message, journey = db.one(Message), db.one(Journey)
-    assert (message.status, journey.state, journey.reason) == ("unknown", "unknown", "send_interrupted")
-    assert reasons(db)[-2:] == [("sending", "send"), ("unknown", "send_interrupted")]
+    # Never sent again; the journey goes on to the second reminder as if the first had gone out.
+    assert message.status == "unknown"
+    assert (journey.state, journey.step, journey.performed) == ("waiting", "second_reminder", {"reminder": "unknown"})
+    assert reasons(db)[-3:] == [("sending", "send"), ("unknown", "send_interrupted"), ("waiting", "wait")]
 
 
 def chorus_once(db_url: str, at: str, env: dict[str, str]) -> str:
@@ -327,7 +346,7 @@ def test_no_marketing_email_without_the_shops_postal_address(
     run_worker(mail_runtime, AFTER_DUE)
 
     assert smtp.sink.received == []
-    assert reasons(db)[-1] == ("skipped", "no_postal_address")
+    assert ("skipped", "no_postal_address") in reasons(db)
 
 
 def test_an_unsubscribe_is_passed_on_to_shopify(store: Runtime, smtp: SmtpServer, db: Db) -> None:

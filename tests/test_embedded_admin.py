@@ -38,13 +38,13 @@ def test_a_valid_session_token_reads_the_shop(client: FlaskClient, shop: Shop) -
     body = response.json
     assert body is not None
     assert (body["domain"], body["installed"], body["problem"]) == (SHOP, True, None)
-    assert body["flows"] == [
-        {
-            "name": "abandoned_checkout",
-            "description": "One reminder after a checkout is left, if it is still true when it is due.",
-            "enabled": True,
-            "delay_minutes": 60,
-        }
+    flows = {flow["name"]: flow for flow in body["flows"]}
+    assert sorted(flows) == ["abandoned_checkout", "post_purchase", "welcome", "winback"]
+    checkout = flows["abandoned_checkout"]
+    assert (checkout["enabled"], checkout["delay_minutes"]) == (True, 60)
+    assert [(s["id"], s["delay_minutes"], s["enabled"], s["channels"]) for s in checkout["steps"]] == [
+        ("reminder", 60, True, ["email"]),
+        ("second_reminder", 1440, True, ["email"]),
     ]
 
 
@@ -93,7 +93,8 @@ def test_another_shops_token_cannot_read_this_shops_data(app: Flask, runtime: Ru
             session.add(
                 Message(
                     shop_id=owner, journey_id=_journey(session, owner), flow="abandoned_checkout", step="reminder",
-                    channel="email", recipient=recipient, body_text="hi", status="sent", created_at=RECEIVED_AT,
+                    channel="email", address=recipient, payload={"subject": "Hi", "text": "hi"}, status="sent",
+                    created_at=RECEIVED_AT,
                 )
             )  # fmt: skip
             session.add(
@@ -115,6 +116,7 @@ def test_another_shops_token_cannot_read_this_shops_data(app: Flask, runtime: Ru
     assert [e["id"] for e in events["events"]] == [db.one(WebhookEvent, WebhookEvent.shop_id == other.id).id]
     mine = client.get("/api/flows", headers=bearer(session_token(SHOP))).json
     assert mine is not None
+    assert mine["flows"][0]["name"] == "abandoned_checkout"
     assert mine["flows"][0]["enabled"] is True  # the other shop switched off only its own flow
 
 
@@ -122,7 +124,7 @@ def _journey(session, shop_id: int) -> int:
     from shopify_app.models import Journey
 
     journey = Journey(
-        shop_id=shop_id, flow="abandoned_checkout", subject=f"ck-{shop_id}", state="sent", reason="sent",
+        shop_id=shop_id, flow="abandoned_checkout", subject=f"ck-{shop_id}", state="done", reason="sent",
         created_at=RECEIVED_AT, updated_at=RECEIVED_AT,
     )  # fmt: skip
     session.add(journey)
@@ -197,6 +199,6 @@ def test_flows_can_be_switched_and_delayed(client: FlaskClient, shop: Shop) -> N
     assert updated.json["flow"]["enabled"] is False
     assert listed is not None
     assert (listed["flows"][0]["enabled"], listed["flows"][0]["delay_minutes"]) == (False, 30)
-    assert client.patch("/api/flows/winback", headers=auth, json={"enabled": True}).status_code == 404
+    assert client.patch("/api/flows/no_such_flow", headers=auth, json={"enabled": True}).status_code == 404
     for bad in ({}, {"enabled": "yes"}, {"delay_minutes": 0}, {"delay_minutes": 1.5}, {"colour": "red"}):
         assert client.patch("/api/flows/abandoned_checkout", headers=auth, json=bad).status_code == 400

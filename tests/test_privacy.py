@@ -153,8 +153,15 @@ def test_a_data_request_exports_everything_and_the_merchant_downloads_it(journey
     assert [c["state"] for c in export["consent_history"]] == ["subscribed"]
     assert [o["order_id"] for o in export["orders"]] == [9001]
     assert [c["token"] for c in export["checkouts"]] == ["ck-bob"]
-    assert {d["outcome"] for d in export["decisions"]} >= {"waiting", "sending", "sent"}
-    assert [m["recipient"] for m in export["messages"]] == ["bob@biller.com"]
+    assert {d["outcome"] for d in export["decisions"]} >= {"entered", "waiting", "sending", "sent"}
+    assert {(j["flow"], j["subject"]) for j in export["journeys"]} == {
+        ("abandoned_checkout", "ck-bob"),
+        ("welcome", str(BOB["id"])),  # Bob subscribed: he was welcomed too
+    }
+    assert {(m["address"], m["step"]) for m in export["messages"]} == {
+        ("bob@biller.com", "welcome_1"),
+        ("bob@biller.com", "reminder"),
+    }
     assert [s["reason"] for s in export["suppressions"]] == ["unsubscribed"]
     assert {e["topic"] for e in export["events"]} >= {"customers/create", "checkouts/create", "orders/create"}
     assert "ada@example.com" not in json.dumps(export)
@@ -179,7 +186,7 @@ def test_a_customer_redaction_leaves_no_trace_and_keeps_the_sums(journeys: Runti
     assert after == {name: [] for name in TRACES}, after
     assert _order_totals(journeys) == orders_before  # revenue and counts unchanged
     assert len(db.all(Message)) == messages_before
-    assert "ada@example.com" in json.dumps([m.recipient for m in db.all(Message)])  # Ada untouched
+    assert "ada@example.com" in json.dumps([m.address for m in db.all(Message)])  # Ada untouched
     redact_event = db.one(WebhookEvent, WebhookEvent.topic == "customers/redact")
     assert (redact_event.status, redact_event.body) == ("done", None)  # its own body is gone too
     [export] = db.all(PrivacyRequest, PrivacyRequest.kind == "data_request")
@@ -260,14 +267,20 @@ def test_every_api_route_with_another_shops_token_sees_and_changes_only_that_sho
 
     routes = sorted({rule.rule for rule in app.url_map.iter_rules() if rule.rule.startswith("/api/")})
     assert routes == [
+        "/api/customers/timeline",
         "/api/events",
         "/api/flows",
         "/api/flows/<flow>",
+        "/api/flows/<flow>/preview",
         "/api/messages",
         "/api/privacy/<int:request_id>/export",
         "/api/shop",
     ]  # fmt: skip  (a new route must be added to this test)
-    for path in ("/api/events", "/api/flows", "/api/messages", "/api/shop"):
+    reads = (
+        "/api/events", "/api/flows", "/api/messages", "/api/shop", "/api/customers/timeline?email=bob@biller.com",
+        "/api/flows/abandoned_checkout/preview?days=30",
+    )  # fmt: skip
+    for path in reads:
         response = client.get(path, headers=as_b)
         assert response.status_code == 200, path
         assert not any(secret in response.get_data(as_text=True) for secret in a_secrets), path

@@ -212,5 +212,6 @@ def test_uninstall_cancels_pending_sends_and_erases_tokens(runtime: Runtime, sho
 
     gone = db.one(Shop)
     assert (gone.installed, gone.access_token_ciphertext, gone.refresh_token_ciphertext) == (False, None, None)
-    assert (db.one(Journey).state, db.one(Journey).reason) == ("skipped", "shop_uninstalled")
-    assert [d.step for d in db.all(Decision)][-1] == "cancel"
+    assert (db.one(Journey).state, db.one(Journey).reason) == ("done", "shop_uninstalled")
+    last = db.all(Decision)[-1]
+    assert (last.step, last.outcome, last.reason) == ("reminder", "ended", "shop_uninstalled")

@@ -8,13 +8,14 @@ import socket
 import threading
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlmodel import select
+from sqlmodel import col, select
 from werkzeug.serving import make_server
 
 from shopify_app.app import create_app
+from shopify_app.clock import FrozenClock
 from shopify_app.crypto import generate_key
 from shopify_app.db import migrate
 from shopify_app.demo import script
@@ -37,8 +38,8 @@ def free_port() -> int:
 @dataclass(frozen=True)
 class DemoResult:
     posted: list[tuple[str, int]]
-    summary: RunSummary
-    outcomes: dict[str, str]  # checkout token -> how its journey ended
+    days: list[tuple[int, RunSummary]]  # the worker's run on each day of the demo
+    outcomes: list[str]  # every journey, and where it stands
     outbox: list[Path]
 
 
@@ -107,17 +108,23 @@ class Demo:
         return self
 
     def play(self) -> DemoResult:
-        """Post the scripted journey to the running app, then let the worker do what is due."""
-        posted = script.post_all(
-            f"http://127.0.0.1:{self.port}", self.settings.shopify_api_secret, script.journey(datetime.now(UTC))
-        )
-        summary = Worker(self.runtime).run_once()
+        """Post the scripted story to the running app, then run the worker on each day of the demo."""
+        start = datetime.now(UTC)
+        posted = script.post_all(f"http://127.0.0.1:{self.port}", self.settings.shopify_api_secret, script.journey(start))
+        days = []
+        for day in script.DAYS:
+            clock = FrozenClock(start + timedelta(days=day, hours=1 if day else 0))
+            runtime = Runtime(self.settings, self.runtime.engine, self.runtime.secret_box, clock)
+            days.append((day, Worker(runtime).run_once()))
         with self.runtime.read_session() as session:
-            outcomes = {
-                journey.subject: f"{journey.state} ({journey.reason})"
-                for journey in session.exec(select(Journey).order_by(Journey.subject))
-            }
-        return DemoResult(posted, summary, outcomes, self.outbox.messages())
+            journeys = session.exec(select(Journey).order_by(col(Journey.flow), col(Journey.email), col(Journey.id)))
+            outcomes = [
+                f"{j.flow} / {j.email or j.subject}: {j.state}"
+                + (f" at {j.step}" if j.state != "done" and j.step else "")
+                + f" ({j.reason})"
+                for j in journeys
+            ]
+        return DemoResult(posted, days, outcomes, self.outbox.messages())
 
     def __exit__(self, *_exc: object) -> None:
         self.server.shutdown()
@@ -129,9 +136,9 @@ def describe(result: DemoResult, app_url: str) -> str:
     statuses = Counter(status for _topic, status in result.posted)
     lines = [
         f"Webhooks posted: {len(result.posted)} ({', '.join(f'{n} x HTTP {s}' for s, n in sorted(statuses.items()))})",
-        f"Worker: {result.summary.describe()}",
-        "Checkouts:",
-        *(f"  {token}: {outcome}" for token, outcome in result.outcomes.items()),
+        *(f"Day {day}: {summary.describe()}" for day, summary in result.days),
+        "Journeys:",
+        *(f"  {outcome}" for outcome in result.outcomes),
         "Outbox:",
         *(f"  {path}" for path in result.outbox),
         f"Open {app_url}/demo to see every event, decision and message.",

@@ -1,8 +1,10 @@
-"""The scripted journey the demo plays, as signed webhooks posted to the running app.
+"""The scripted story the demo plays, as signed webhooks posted to the running app.
 
-Times are relative to the moment the demo starts, so that the reminders are already due when the
-worker runs: three shoppers leave checkouts; between their visit and the reminder the lamp gets
-cheaper, one shopper buys after all and another unsubscribes.
+Times are relative to the moment the demo starts. Four customers subscribe (so each is welcomed); three
+leave checkouts; between their visit and the reminder the lamp gets cheaper, Grace buys after all (her
+order is paid and shipped: thanks, a review request, related products) and Linus unsubscribes; Margaret
+last ordered almost three months ago (a winback once it is three months). The demo then moves the
+worker's clock through the following weeks (`DAYS`) so that every later step comes due.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ import requests
 from shopify_app.shopify.signatures import webhook_signature
 
 SHOP = "chorus-demo.myshopify.com"
-LAMP, SHADE, BULB = 1001, 2001, 3001
+LAMP, SHADE, BULB, DIMMER = 1001, 2001, 3001, 4001
+# The instants the demo runs the worker at, in days after it starts.
+DAYS = (0, 1, 2, 5, 8, 22)
 
 
 @dataclass(frozen=True)
@@ -40,18 +44,26 @@ def journey(now: datetime) -> Iterator[Webhook]:
     yield hook("products/create", 240, _lamp(price="89.00", updated_at=ago(240)))
     yield hook("products/create", 240, _product(20, "Linen Shade", "linen-shade", SHADE, "29.00", 12, ago(240)))
     yield hook("products/create", 240, _product(30, "Brass Bulb", "brass-bulb", BULB, "9.00", 40, ago(240)))
-    for number, (first, email) in enumerate(
-        (("Ada", "ada@example.com"), ("Grace", "grace@example.com"), ("Linus", "linus@example.com")), start=1
-    ):
+    yield hook("products/create", 240, _product(40, "Rotary Dimmer", "rotary-dimmer", DIMMER, "19.00", 8, ago(240)))
+    customers = (("Ada", "ada@example.com"), ("Grace", "grace@example.com"), ("Linus", "linus@example.com"),
+                 ("Margaret", "margaret@example.com"))  # fmt: skip
+    for number, (first, email) in enumerate(customers, start=1):
         yield hook("customers/create", 200, _customer(number, first, email, ago(200)))
+    # Margaret's last order is 89 days and 12 hours old: she lapses half a day into the demo.
+    old = (now - timedelta(days=89, hours=12)).isoformat()
+    yield hook("orders/create", 190, _order(4999, None, 4, "margaret@example.com", BULB, "9.00", old))
 
     # Ada leaves a lamp and a shade.
     yield hook("checkouts/create", 150, _checkout("demo-ada", 1, "Ada", "ada@example.com", [LAMP, SHADE], ago(150)))
-    # Grace leaves a bulb, then comes back and buys it.
+    # Grace leaves a bulb, then comes back and buys it; it is paid, then shipped.
     yield hook("checkouts/create", 140, _checkout("demo-grace", 2, "Grace", "grace@example.com", [BULB], ago(140)))
     # The lamp gets cheaper while Ada is away: her reminder must show the new price.
     yield hook("products/update", 120, _lamp(price="79.00", updated_at=ago(120)))
-    yield hook("orders/create", 110, _order(5001, "demo-grace", 2, "grace@example.com", BULB, "9.00", ago(110)))
+    grace = _order(5001, "demo-grace", 2, "grace@example.com", BULB, "9.00", ago(110))
+    yield hook("orders/create", 110, grace)
+    yield hook("orders/paid", 109, grace)
+    yield hook("orders/fulfilled", 60, {**grace, "fulfillment_status": "fulfilled", "updated_at": ago(60),
+                                        "fulfillments": [{"id": 1, "status": "success", "created_at": ago(60)}]})  # fmt: skip
     # Linus leaves a shade, then unsubscribes from the shop's emails.
     yield hook("checkouts/create", 100, _checkout("demo-linus", 3, "Linus", "linus@example.com", [SHADE], ago(100)))
     yield hook(
@@ -124,6 +136,8 @@ def _product(
         "title": title,
         "handle": handle,
         "status": "active",
+        "product_type": "Lamps" if product_id == 10 else "Lighting parts",
+        "vendor": "Lumen Works",
         "updated_at": updated_at,
         "image": {"id": product_id * 10, "src": image},
         "images": [{"id": product_id * 10, "src": image}],
@@ -183,13 +197,14 @@ def _checkout(
 
 
 def _order(
-    order_id: int, checkout_token: str, customer_id: int, email: str, variant: int, price: str, created_at: str
+    order_id: int, checkout_token: str | None, customer_id: int, email: str, variant: int, price: str, created_at: str
 ) -> dict[str, Any]:
     return {
         "id": order_id,
         "name": f"#{order_id}",
         "checkout_token": checkout_token,
         "email": email,
+        "buyer_accepts_marketing": True,
         "currency": "USD",
         "total_price": price,
         "financial_status": "paid",
@@ -197,6 +212,8 @@ def _order(
         "created_at": created_at,
         "processed_at": created_at,
         "updated_at": created_at,
-        "line_items": [{"variant_id": variant, "product_id": variant // 100, "quantity": 1, "price": price}],
+        "line_items": [
+            {"variant_id": variant, "product_id": variant // 100, "title": "Brass Bulb", "quantity": 1, "price": price}
+        ],
         "customer": {"id": customer_id, "email": email},
     }

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from sqlalchemy import Engine, or_
+from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from shopify_app.jobs.queue import JobFailed, enqueue
@@ -70,7 +70,8 @@ def topics_text(topics: tuple[str, ...]) -> str:
 
 
 def enqueue_subscription_updates(engine: Engine, settings: Settings, now: datetime) -> int:
-    """Queue the subscriptions job for every installed shop whose topics are not this release's."""
+    """Queue the subscriptions job for every installed shop subscribed to another release's topics (a shop
+    still being installed has none recorded yet: its install job subscribes it)."""
     topics = desired_topics(settings)
     if not topics:
         return 0
@@ -79,7 +80,7 @@ def enqueue_subscription_updates(engine: Engine, settings: Settings, now: dateti
         shops = session.exec(
             select(Shop.id)
             .where(Shop.installed == True)  # noqa: E712
-            .where(or_(col(Shop.webhook_topics).is_(None), col(Shop.webhook_topics) != wanted))
+            .where(col(Shop.webhook_topics).is_not(None), col(Shop.webhook_topics) != wanted)
         ).all()
         for shop_id in shops:
             assert shop_id is not None

@@ -39,14 +39,25 @@ class JourneyHooks:
     catalog: FlowCatalog
     configured: ConfiguredChannels  # which channels a shop can be reached on
 
-    def trigger(self, session: Session, shop: Shop, event: str, subject: str, now: datetime) -> int:
-        """Enter `subject` into every flow `event` starts; returns how many journeys entered."""
+    def trigger(
+        self, session: Session, shop: Shop, event: str, subject: str, now: datetime, *, at: datetime | None = None
+    ) -> int:
+        """Enter `subject` into every flow `event` starts (the event happened `at`); returns how many entered."""
         entered = 0
         for definition in self.catalog.triggered_by(event):
-            entered += self.enter(session, shop, definition, subject, now)
+            entered += self.enter(session, shop, definition, subject, now, at=at)
         return entered
 
-    def enter(self, session: Session, shop: Shop, definition: FlowDefinition, subject: str, now: datetime) -> int:
+    def enter(
+        self,
+        session: Session,
+        shop: Shop,
+        definition: FlowDefinition,
+        subject: str,
+        now: datetime,
+        *,
+        at: datetime | None = None,
+    ) -> int:
         shop_id = _id(shop)
         row = store.open_journey(session, shop_id, definition.name, subject)
         tuning = load_tuning(session, shop_id, definition)
@@ -68,7 +79,9 @@ class JourneyHooks:
             customer_active=tuple(o.subject for o in others),
         )
         current = store.to_pure(row) if row is not None else None
-        moved = engine.enter(definition, tuning, facts, subject, now, current=current, precedents=precedents)
+        moved = engine.enter(
+            definition, tuning, facts, subject, now, current=current, precedents=precedents, triggered_at=at
+        )
         if moved is None:
             return 0
         for other in others if moved.ended else ():

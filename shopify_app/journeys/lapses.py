@@ -84,5 +84,7 @@ def _sweep_batch(
             row.swept_until = threshold
         entered = 0
         for customer in crossed:
-            entered += hooks.enter(session, shop, definition, str(customer.customer_id), now)
+            assert customer.last_order_at is not None
+            crossing = customer.last_order_at + definition.trigger.after
+            entered += hooks.enter(session, shop, definition, str(customer.customer_id), now, at=crossing)
         return entered

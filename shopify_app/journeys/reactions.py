@@ -23,7 +23,7 @@ def after_checkout(ctx: WebhookContext) -> None:
     if ctx.journeys is None:
         return
     token = str(fields.required(ctx.payload, "token"))
-    ctx.journeys.trigger(ctx.session, ctx.shop, "checkout_changed", token, ctx.now)
+    ctx.journeys.trigger(ctx.session, ctx.shop, "checkout_changed", token, ctx.now, at=ctx.observed_at)
 
 
 def after_order(ctx: WebhookContext) -> None:
@@ -39,7 +39,7 @@ def after_order(ctx: WebhookContext) -> None:
     subjects = [order_id, *([checkout_token] if checkout_token else [])]
     ctx.journeys.touch(ctx.session, ctx.shop, ctx.now, subjects=subjects, customer_id=customer_id, email=email)
     if ctx.event.topic == "orders/paid":
-        ctx.journeys.trigger(ctx.session, ctx.shop, "order_paid", order_id, ctx.now)
+        ctx.journeys.trigger(ctx.session, ctx.shop, "order_paid", order_id, ctx.now, at=ctx.observed_at)
 
 
 def after_customer(ctx: WebhookContext) -> None:
@@ -61,7 +61,7 @@ def after_customer(ctx: WebhookContext) -> None:
         ctx.session, ctx.shop, ctx.now, subjects=[str(customer_id)], customer_id=customer_id, email=customer.email
     )
     if _newly_subscribed(ctx, customer):
-        ctx.journeys.trigger(ctx.session, ctx.shop, "customer_subscribed", str(customer_id), ctx.now)
+        ctx.journeys.trigger(ctx.session, ctx.shop, "customer_subscribed", str(customer_id), ctx.now, at=ctx.observed_at)
 
 
 def _newly_subscribed(ctx: WebhookContext, customer: Customer) -> bool:

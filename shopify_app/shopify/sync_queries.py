@@ -224,7 +224,7 @@ def orders_page(
     after: str | None,
     created_since: datetime | None,
     updated_since: datetime | None,
-    first: int = 50,
+    first: int = 25,
 ) -> Page[OrderRecord]:
     """One page of orders created and updated at or after the given times (either may be None), oldest first.
 

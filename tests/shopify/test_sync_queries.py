@@ -271,6 +271,8 @@ def product(
         "title": "Arc Floor Lamp",
         "handle": "arc-floor-lamp",
         "status": "ACTIVE",
+        "productType": "Lamps",
+        "vendor": "Lumen",
         "updatedAt": "2026-11-20T10:15:00Z",
         "featuredMedia": {"preview": {"image": {"url": "https://cdn.shopify.com/s/files/1/0001/arc.jpg?v=1731"}}},
         "variants": {"nodes": variants, "pageInfo": page_info(more_variants)},
@@ -313,6 +315,8 @@ def test_a_page_of_products_with_their_variants(admin: responses.RequestsMock) -
                 handle="arc-floor-lamp",
                 status="active",
                 image_url="https://cdn.shopify.com/s/files/1/0001/arc.jpg?v=1731",
+                product_type="Lamps",
+                vendor="Lumen",
                 updated_at=updated,
                 variants=(
                     VariantRecord(
@@ -347,6 +351,8 @@ def test_a_page_of_products_with_their_variants(admin: responses.RequestsMock) -
                 handle="linen-shade",
                 status="draft",
                 image_url=None,
+                product_type="Lamps",
+                vendor="Lumen",
                 updated_at=datetime(2026, 11, 20, 10, 20, tzinfo=UTC),
                 variants=(
                     VariantRecord(
@@ -432,11 +438,11 @@ def test_every_products_page_size_stays_within_the_cost_limit(admin: responses.R
     assert sent_variables(admin)[0]["variants"] == {1: 100, 10: 46, 50: 6, 110: 1}[first]
 
 
-@pytest.mark.parametrize("first", [1, 10, 50, 83])
+@pytest.mark.parametrize("first", [1, 10, 25, 58])
 def test_every_orders_page_size_stays_within_the_cost_limit(admin: responses.RequestsMock, first: int) -> None:
     admin.post(ENDPOINT, json=answer({"orders": {"nodes": [], "pageInfo": page_info(None)}}))
     orders_page(make_api(), after=None, created_since=None, updated_since=SINCE, first=first)
-    assert sent_variables(admin)[0]["lineItems"] == {1: 100, 10: 18, 50: 2, 83: 1}[first]
+    assert sent_variables(admin)[0]["lineItems"] == {1: 100, 10: 17, 25: 5, 58: 1}[first]
 
 
 @pytest.mark.parametrize(
@@ -596,6 +602,9 @@ def order(number: int, lines: list[dict[str, Any]], *, more_lines: str | None = 
         "phone": None,
         "sourceName": "web",
         "displayFinancialStatus": "PAID",
+        "displayFulfillmentStatus": "FULFILLED",
+        "customerAcceptsMarketing": True,
+        "fulfillments": [{"createdAt": "2026-11-20T11:00:00Z"}, {"createdAt": "2026-11-20T12:30:00+01:00"}],
         "createdAt": "2026-11-20T09:58:00Z",
         "processedAt": "2026-11-20T10:58:00+01:00",
         "updatedAt": "2026-11-20T10:01:00Z",
@@ -616,6 +625,8 @@ def test_a_page_of_orders_with_their_lines(admin: responses.RequestsMock) -> Non
         phone="+31201234567",
         sourceName="pos",
         displayFinancialStatus="PARTIALLY_REFUNDED",
+        displayFulfillmentStatus="PARTIALLY_FULFILLED",
+        customerAcceptsMarketing=False,
         cancelledAt="2026-11-20T10:30:00Z",
         customer=None,
         totalPriceSet={"shopMoney": {"amount": "0.0", "currencyCode": "EUR"}},
@@ -637,6 +648,9 @@ def test_a_page_of_orders_with_their_lines(admin: responses.RequestsMock) -> Non
                 phone=None,
                 source_name="web",
                 financial_status="paid",
+                fulfillment_status="fulfilled",
+                fulfilled_at=datetime(2026, 11, 20, 11, 30, tzinfo=UTC),  # the latest of its fulfilments
+                accepts_marketing=True,
                 currency="EUR",
                 total_price=Decimal("237.5"),
                 created_at=created,
@@ -656,6 +670,9 @@ def test_a_page_of_orders_with_their_lines(admin: responses.RequestsMock) -> Non
                 phone="+31201234567",
                 source_name="pos",
                 financial_status="partially_refunded",
+                fulfillment_status="partially_fulfilled",
+                fulfilled_at=None,  # shipped in part only
+                accepts_marketing=False,
                 currency="EUR",
                 total_price=Decimal("0.0"),
                 created_at=created,
@@ -670,10 +687,10 @@ def test_a_page_of_orders_with_their_lines(admin: responses.RequestsMock) -> Non
     assert sent(admin.calls[0]) == {
         "query": ORDERS,
         "variables": {
-            "first": 50,
+            "first": 25,
             "after": None,
             "query": "created_at:>='2026-10-21T10:00:00Z' AND updated_at:>='2026-11-20T10:00:00Z'",
-            "lineItems": 2,  # what fifty orders leave room for
+            "lineItems": 5,  # what twenty-five orders leave room for
         },
     }
 
@@ -682,7 +699,7 @@ def test_orders_created_since_only(admin: responses.RequestsMock) -> None:
     admin.post(ENDPOINT, json=answer({"orders": {"nodes": [], "pageInfo": page_info(None)}}))
     orders_page(make_api(), after=CURSOR, created_since=SINCE, updated_since=None, first=10)
     assert sent_variables(admin) == [
-        {"first": 10, "after": CURSOR, "query": "created_at:>='2026-11-20T10:00:00Z'", "lineItems": 18}
+        {"first": 10, "after": CURSOR, "query": "created_at:>='2026-11-20T10:00:00Z'", "lineItems": 17}
     ]
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from shopify_app.events.processor import BatchReport, EventProcessor
 from shopify_app.events.registry import HANDLERS
+from shopify_app.journeys.hooks import for_runtime
 from shopify_app.runtime import Runtime
 from shopify_app.webhooks.intake import Delivery, Outcome
 from shopify_app.webhooks.views import build_intake
@@ -30,4 +31,5 @@ def deliver(
 
 
 def process(runtime: Runtime, now: datetime = NOW, **options: Any) -> BatchReport:
-    return EventProcessor(runtime.engine, HANDLERS, **options).drain(now)
+    """Handle the stored events as the worker does (journeys included), without sending anything."""
+    return EventProcessor(runtime.engine, HANDLERS, journeys=for_runtime(runtime), **options).drain(now)

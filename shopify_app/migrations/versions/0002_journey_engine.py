@@ -24,6 +24,13 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 NEW_FLOWS = ("post_purchase", "welcome", "winback")  # off for the shops installed before them
+# What the previous release subscribed shops to: the worker re-subscribes them to this release's topics.
+PREVIOUS_TOPICS = (
+    "app/uninstalled,checkouts/create,checkouts/update,customers/create,customers/update,"
+    "customers_email_marketing_consent/update,customers_marketing_consent/update,orders/cancelled,orders/create,"
+    "orders/paid,orders/updated,products/create,products/delete,products/update,shop/update,variants/in_stock,"
+    "variants/out_of_stock"
+)
 OPEN = sa.text("state IN ('ineligible', 'waiting', 'sending')")
 ACTIVE = sa.text("state IN ('waiting', 'sending') AND exclusive_key IS NOT NULL")
 LIVE = sa.text("status IN ('sending', 'sent', 'deferred', 'unknown')")
@@ -172,6 +179,7 @@ def upgrade() -> None:
 
     with op.batch_alter_table('shops', schema=None) as batch_op:
         batch_op.add_column(sa.Column('webhook_topics', sqlmodel.sql.sqltypes.AutoString(), nullable=True))
+    bind.execute(sa.text("UPDATE shops SET webhook_topics = :topics WHERE installed"), {"topics": PREVIOUS_TOPICS})
 
     with op.batch_alter_table('webhook_events', schema=None) as batch_op:
         batch_op.add_column(sa.Column('customer_id', sa.BigInteger(), nullable=True))
