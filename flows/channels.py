@@ -63,6 +63,8 @@ def email_refusal(facts: Facts) -> Reason | None:
     """Why marketing email may not go to this subject's address now, or None."""
     if not facts.email:
         return Reason.NO_EMAIL
+    if facts.email in facts.refused_addresses:
+        return Reason.ADDRESS_REFUSED
     box, box_at = facts.consent_box
     refusal = email_marketing_refusal(facts.email_consent, box, box_at)
     if refusal is not None:

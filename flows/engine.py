@@ -135,8 +135,11 @@ def advance(definition: FlowDefinition, tuning: FlowTuning, journey: Journey, fa
                 journey = _go_to(journey, target, Performed.BRANCHED, step.id, at=timing.due_at)
             case ExitStep():
                 return _done(journey, decisions, step.id, "completed", Reason.EXIT)
+            case SendStep() if step.id in journey.performed:
+                # Never the same step twice: what became of it stands.
+                journey = _move_on(definition, journey, step, journey.performed[step.id], at=timing.due_at)
             case SendStep():
-                outcome = _send(definition, tuning, journey, step, facts, timing.due_at, now)
+                outcome = _send(tuning, journey, step, facts)
                 if isinstance(outcome, SendIntent):
                     return Advance(replace(journey, due_at=now), tuple(decisions), send=outcome)
                 if isinstance(outcome, Decision):  # deferred: nothing is set up yet
@@ -213,20 +216,10 @@ def _goal_reached(definition: FlowDefinition, facts: Facts, journey: Journey) ->
     return None
 
 
-def _send(
-    definition: FlowDefinition,
-    tuning: FlowTuning,
-    journey: Journey,
-    step: SendStep,
-    facts: Facts,
-    due_at: datetime,
-    now: datetime,
-) -> SendIntent | Decision | list[Decision]:
+def _send(tuning: FlowTuning, journey: Journey, step: SendStep, facts: Facts) -> SendIntent | Decision | list[Decision]:
     """A message to hand over, a deferral (a Decision), or the decisions of a skip."""
     if not tuning.step(step.id).enabled:
         return [Decision(step.id, "skipped", Reason.STEP_DISABLED)]
-    if step.id in journey.performed:
-        return []  # never the same step twice
     content = CONTENTS[step.content].build(facts, journey)
     if isinstance(content, Reason):
         return [Decision(step.id, "skipped", content)]

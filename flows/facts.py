@@ -145,6 +145,7 @@ class Facts:
     variants: Mapping[int, VariantNow] = field(default_factory=dict)  # those the subject names
     related: tuple[ProductNow, ...] = ()  # candidates for a recommendation, when the content asks for them
     configured_channels: frozenset[str] = frozenset()
+    refused_addresses: frozenset[str] = frozenset()  # a provider refused them for good: never tried again
 
     @property
     def email(self) -> str | None:

@@ -33,6 +33,7 @@ class Reason(StrEnum):
     TOO_OLD = "too_old"
     WAIT_EXPIRED = "wait_expired"  # the fact a wait was anchored at never came
     NO_POSTAL_ADDRESS = "no_postal_address"  # marketing email must carry the sender's postal address
+    ADDRESS_REFUSED = "address_refused"  # the provider refused this address for good earlier
     NOT_CONFIGURED = "not_configured"  # the shop has not set this channel up
     NO_CHANNEL = "no_channel"  # none of the step's channels is set up: looked at again later
     # The engine's own moves
@@ -80,6 +81,7 @@ _DESCRIPTIONS = {
     Reason.TOO_OLD: "older than the flow's cutoff",
     Reason.WAIT_EXPIRED: "what the step waited for did not happen in time",
     Reason.NO_POSTAL_ADDRESS: "the shop's postal address is unknown, and marketing email must show it",
+    Reason.ADDRESS_REFUSED: "the provider refused this address before; it is not tried again",
     Reason.NOT_CONFIGURED: "the channel is not set up for this shop",
     Reason.NO_CHANNEL: "none of the step's channels is set up; looked at again in a few minutes",
     Reason.WAIT: "waiting until the step is due",

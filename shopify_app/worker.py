@@ -36,6 +36,7 @@ from shopify_app.sync import StoreSync
 log = logging.getLogger(__name__)
 
 PURGE_INTERVAL = timedelta(hours=1)
+LAPSE_SWEEP_INTERVAL = timedelta(minutes=1)  # lapses are counted in days: a minute late is on time
 RECONCILE_CHECK_INTERVAL = timedelta(minutes=5)
 
 
@@ -91,6 +92,7 @@ class Worker:
             },
         )
         self._reconcile_every = timedelta(minutes=settings.reconcile_interval_minutes)
+        self._swept_at: datetime | None = None
 
     def run_once(self) -> RunSummary:
         """Everything due at the runtime clock's current instant, until nothing more is due."""
@@ -104,7 +106,9 @@ class Worker:
         while True:
             # Events first: a journey is decided on the storefront as the latest deliveries left it.
             handled = self._events.drain(now)
-            lapsed += sweep_lapses(self._runtime.engine, self._hooks, now)
+            if self._swept_at is None or now - self._swept_at >= LAPSE_SWEEP_INTERVAL:
+                lapsed += sweep_lapses(self._runtime.engine, self._hooks, now)
+                self._swept_at = now
             moved = self._journeys.run(now)
             ran = self._jobs.run_due(now)
             events, journeys, jobs = events + handled, journeys + moved, jobs + ran

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -19,6 +22,14 @@ from tests.support.env import chorus_env
 from tests.support.webhooks import SHOP
 
 RECEIVED_AT = datetime(2026, 11, 20, 10, 0, 5, tzinfo=UTC)
+
+# CI runs the same examples every time (`HYPOTHESIS_PROFILE=ci`, set by .ci/run); locally they vary.
+hypothesis_settings.register_profile(
+    "ci", derandomize=True, max_examples=300, deadline=None, database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)  # fmt: skip
+hypothesis_settings.register_profile("dev", max_examples=100, deadline=None)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])

@@ -105,7 +105,8 @@ def test_exactly_one_email_with_the_current_price_when_nothing_happened(
     assert "https://checkout.local/548380009/checkouts/123123123/recover?key=example-secret-token" in text
     assert 'src="https://cdn.shopify.com/s/files/ipod-nano-pink.png"' in html
     [message] = db.all(Message)
-    assert (message.status, message.address, message.attempts, message.step) == ("sent", "ada@example.com", 1, "reminder")
+    assert (message.status, message.address, message.attempts) == ("sent", "ada@example.com", 1)
+    assert message.step == "reminder"
     assert reasons(db) == [
         ("entered", "enrolled"),
         ("waiting", "wait"),

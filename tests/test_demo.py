@@ -74,12 +74,12 @@ def test_the_demo_stays_up_with_its_page_on_localhost(tmp_path: Path) -> None:
     try:
         http = requests.Session()
         deadline = time.monotonic() + 60
-        log = tmp_path / "demo.log"
+        output = tmp_path / "demo.log"
         # The story has played once the demo says it serves; until then the page is still filling.
-        while time.monotonic() < deadline and demo.poll() is None and "Serving" not in log.read_text():
+        while time.monotonic() < deadline and demo.poll() is None and "Serving" not in output.read_text():
             time.sleep(0.1)
         page = http.get(f"http://localhost:{port}/demo", timeout=10)
-        assert page.status_code == 200, log.read_text()
+        assert page.status_code == 200, output.read_text()
         for expected in ("demo-ada", "all checks passed", "an order was placed from this checkout", "orders/create"):
             assert expected in page.text
         assert http.get(f"http://localhost:{port}/demo/messages/1", timeout=2).status_code == 200

@@ -110,7 +110,9 @@ class Demo:
     def play(self) -> DemoResult:
         """Post the scripted story to the running app, then run the worker on each day of the demo."""
         start = datetime.now(UTC)
-        posted = script.post_all(f"http://127.0.0.1:{self.port}", self.settings.shopify_api_secret, script.journey(start))
+        posted = script.post_all(
+            f"http://127.0.0.1:{self.port}", self.settings.shopify_api_secret, script.journey(start)
+        )
         days = []
         for day in script.DAYS:
             clock = FrozenClock(start + timedelta(days=day, hours=1 if day else 0))

@@ -62,8 +62,12 @@ def journey(now: datetime) -> Iterator[Webhook]:
     grace = _order(5001, "demo-grace", 2, "grace@example.com", BULB, "9.00", ago(110))
     yield hook("orders/create", 110, grace)
     yield hook("orders/paid", 109, grace)
-    yield hook("orders/fulfilled", 60, {**grace, "fulfillment_status": "fulfilled", "updated_at": ago(60),
-                                        "fulfillments": [{"id": 1, "status": "success", "created_at": ago(60)}]})  # fmt: skip
+    shipped = [{"id": 1, "status": "success", "created_at": ago(60)}]
+    yield hook(
+        "orders/fulfilled",
+        60,
+        grace | {"fulfillment_status": "fulfilled", "updated_at": ago(60), "fulfillments": shipped},
+    )
     # Linus leaves a shade, then unsubscribes from the shop's emails.
     yield hook("checkouts/create", 100, _checkout("demo-linus", 3, "Linus", "linus@example.com", [SHADE], ago(100)))
     yield hook(

@@ -26,6 +26,7 @@ from flows.facts import (
 )
 from shopify_app.models import Checkout, Customer, Order, Product, Shop, Suppression, Variant
 
+UNSUBSCRIBED = "unsubscribed"  # the suppression reason of an unsubscribe through Chorus's link
 CUSTOMER_ORDERS = 50  # the most recent orders of a customer a decision looks at
 RELATED_CANDIDATES = 40  # products read as candidates for a recommendation
 
@@ -74,6 +75,7 @@ def _checkout_facts(session: Session, shop_id: int, token: str, base: Facts) -> 
         customer=_customer(customer),
         orders=orders,
         email_consent=email_consent(session, shop_id, checkout.email, customer),
+        refused_addresses=refused(session, shop_id, checkout.email),
         variants=current_variants(session, shop_id, [line.get("variant_id") for line in checkout.line_items]),
     )
 
@@ -83,13 +85,15 @@ def _order_facts(session: Session, shop_id: int, subject: str, base: Facts) -> F
     if order is None:
         return base
     customer = customer_of(session, shop_id, order.customer_id, order.email)
+    address = order.email or (customer.email if customer else None)
     return Facts(
         shop=base.shop,
         configured_channels=base.configured_channels,
         order=order_facts(order),
         customer=_customer(customer),
         orders=_orders(session, shop_id, order.customer_id, order.email),
-        email_consent=email_consent(session, shop_id, order.email or (customer.email if customer else None), customer),
+        email_consent=email_consent(session, shop_id, address, customer),
+        refused_addresses=refused(session, shop_id, address),
         variants=current_variants(session, shop_id, [line.get("variant_id") for line in order.line_items]),
     )
 
@@ -106,6 +110,7 @@ def _customer_facts(session: Session, shop_id: int, subject: str, base: Facts) -
         customer=_customer(customer),
         orders=_orders(session, shop_id, customer.customer_id, customer.email),
         email_consent=email_consent(session, shop_id, customer.email, customer),
+        refused_addresses=refused(session, shop_id, customer.email),
     )
 
 
@@ -178,18 +183,28 @@ def customer_of(session: Session, shop_id: int, customer_id: int | None, email: 
 
 
 def email_consent(session: Session, shop_id: int, email: str | None, customer: Customer | None) -> EmailConsent:
-    unsubscribed = email is not None and (
-        session.exec(
-            select(Suppression.id).where(
-                Suppression.shop_id == shop_id, Suppression.channel == "email", Suppression.address == email
-            )
-        ).first()
-        is not None
-    )
     return EmailConsent(
         state=customer.email_consent_state if customer else None,
         changed_at=customer.email_consent_updated_at if customer else None,
-        unsubscribed_here=unsubscribed,
+        unsubscribed_here=UNSUBSCRIBED in _suppressions(session, shop_id, email),
+    )
+
+
+def refused(session: Session, shop_id: int, email: str | None) -> frozenset[str]:
+    """The address, if a provider refused it for good (anything but an unsubscribe suppresses it so)."""
+    reasons = _suppressions(session, shop_id, email)
+    return frozenset({email}) if email and reasons - {UNSUBSCRIBED} else frozenset()
+
+
+def _suppressions(session: Session, shop_id: int, email: str | None) -> set[str]:
+    if not email:
+        return set()
+    return set(
+        session.exec(
+            select(Suppression.reason).where(
+                Suppression.shop_id == shop_id, Suppression.channel == "email", Suppression.address == email
+            )
+        )
     )
 
 

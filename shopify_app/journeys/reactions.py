@@ -24,6 +24,7 @@ def after_checkout(ctx: WebhookContext) -> None:
         return
     token = str(fields.required(ctx.payload, "token"))
     ctx.journeys.trigger(ctx.session, ctx.shop, "checkout_changed", token, ctx.now, at=ctx.observed_at)
+    _welcome_if_new(ctx, fields.integer(fields.obj(ctx.payload, "customer").get("id")))
 
 
 def after_order(ctx: WebhookContext) -> None:
@@ -40,6 +41,7 @@ def after_order(ctx: WebhookContext) -> None:
     ctx.journeys.touch(ctx.session, ctx.shop, ctx.now, subjects=subjects, customer_id=customer_id, email=email)
     if ctx.event.topic == "orders/paid":
         ctx.journeys.trigger(ctx.session, ctx.shop, "order_paid", order_id, ctx.now, at=ctx.observed_at)
+    _welcome_if_new(ctx, customer_id)
 
 
 def after_customer(ctx: WebhookContext) -> None:
@@ -49,19 +51,31 @@ def after_customer(ctx: WebhookContext) -> None:
         return
     payload = ctx.payload
     raw_id = payload.get("customer_id") if ctx.event.topic.startswith("customers_email") else payload.get("id")
-    customer_id = fields.integer(raw_id)
-    if customer_id is None:
-        return
-    customer = ctx.session.exec(
-        select(Customer).where(Customer.shop_id == ctx.shop.id, Customer.customer_id == customer_id)
-    ).first()
+    customer = _customer(ctx, fields.integer(raw_id))
     if customer is None:
         return
     ctx.journeys.touch(
-        ctx.session, ctx.shop, ctx.now, subjects=[str(customer_id)], customer_id=customer_id, email=customer.email
-    )
-    if _newly_subscribed(ctx, customer):
-        ctx.journeys.trigger(ctx.session, ctx.shop, "customer_subscribed", str(customer_id), ctx.now, at=ctx.observed_at)
+        ctx.session, ctx.shop, ctx.now,
+        subjects=[str(customer.customer_id)], customer_id=customer.customer_id, email=customer.email,
+    )  # fmt: skip
+    _welcome_if_new(ctx, customer.customer_id)
+
+
+def _welcome_if_new(ctx: WebhookContext, customer_id: int | None) -> None:
+    """Whichever delivery recorded a customer's first subscription (a consent webhook, a customer's, or the
+    customer inside a checkout or an order), that subscription starts the flows of new subscribers."""
+    customer = _customer(ctx, customer_id)
+    if ctx.journeys is not None and customer is not None and _newly_subscribed(ctx, customer):
+        subject = str(customer.customer_id)
+        ctx.journeys.trigger(ctx.session, ctx.shop, "customer_subscribed", subject, ctx.now, at=ctx.observed_at)
+
+
+def _customer(ctx: WebhookContext, customer_id: int | None) -> Customer | None:
+    if customer_id is None:
+        return None
+    return ctx.session.exec(
+        select(Customer).where(Customer.shop_id == ctx.shop.id, Customer.customer_id == customer_id)
+    ).first()
 
 
 def _newly_subscribed(ctx: WebhookContext, customer: Customer) -> bool:

@@ -10,8 +10,8 @@ journey's next move, in a transaction of its own.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
@@ -33,6 +33,8 @@ from shopify_app.models import Journey, MessageStatus, Shop
 from shopify_app.tally import Tally
 
 log = logging.getLogger(__name__)
+
+STALL = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,10 @@ class JourneyRunner:
             return None, JourneyReport(ended=1)
         moved, facts = self._advance(session, shop, definition, row, now)
         if moved.send is None:
+            if moved.journey.status is Status.WAITING and (moved.journey.due_at or now + STALL) <= now:
+                # The engine always moves a due journey on; should it not, it must not spin this loop.
+                log.error("journey %s did not move on at %s; looked at again later", row.id, moved.journey.step)
+                moved = Advance(replace(moved.journey, due_at=now + STALL), moved.decisions)
             store.apply(session, row, moved, definition=definition, facts=facts, now=now)
             return None, _tally(moved)
         intent = moved.send
