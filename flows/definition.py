@@ -154,7 +154,8 @@ class FlowDefinition(_Model):
     goals: tuple[str, ...] = ()
     max_age: Duration | None = None  # a journey whose subject began longer ago than this ends when next due
     default_enabled: bool = True  # for shops installed after the flow shipped
-    steps: tuple[Step, ...] = Field(min_length=1)
+    # Not Field(min_length=1): pydantic would add "at least 1 item" to the error of a flow's only step.
+    steps: tuple[Step, ...]
 
     @field_validator("goals")
     @classmethod
@@ -164,11 +165,18 @@ class FlowDefinition(_Model):
             raise ValueError(f"unknown goal(s) {', '.join(unknown)}; known: {', '.join(sorted(GOALS))}")
         return value
 
+    @field_validator("steps")
+    @classmethod
+    def _some_steps(cls, value: tuple[Step, ...]) -> tuple[Step, ...]:
+        if not value:
+            raise ValueError("a flow has at least one step")
+        return value
+
     @model_validator(mode="after")
     def _coherent(self) -> Self:
         if TRIGGERS[self.trigger.event] != self.subject:
             raise ValueError(
-                f"subject: the trigger {self.trigger.event} starts journeys about a {TRIGGERS[self.trigger.event]}"
+                f"subject: the trigger {self.trigger.event} starts journeys about the {TRIGGERS[self.trigger.event]}"
             )
         ids = [step.id for step in self.steps]
         if len(set(ids)) != len(ids):

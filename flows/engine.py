@@ -113,7 +113,10 @@ def advance(definition: FlowDefinition, tuning: FlowTuning, journey: Journey, fa
         if timing.expired:
             if step.wait.on_timeout == "exit":
                 return _done(journey, decisions, step.id, "ended", Reason.WAIT_EXPIRED)
-            journey = _move_on(definition, journey, step, Performed.WAITED, at=now)
+            # Passed over, as a skipped step is, when its wait ran out (not whenever this was looked at).
+            assert timing.recheck_at is not None
+            decisions.append(Decision(step.id, "skipped", Reason.WAIT_EXPIRED))
+            journey = _move_on(definition, journey, step, Performed.WAITED, at=timing.recheck_at)
             continue
         if timing.due_at is None or timing.due_at > now:
             return Advance(_waiting(journey, step, timing.recheck_at or timing.due_at, decisions), tuple(decisions))
@@ -164,7 +167,8 @@ def after_send(definition: FlowDefinition, journey: Journey, outcome: SendOutcom
     if outcome.performed is None:
         return replace(journey, status=Status.WAITING, reason=Reason.SEND_DEFERRED, due_at=outcome.retry_at)
     step = definition.step(journey.step)
-    return _move_on(definition, replace(journey, status=Status.WAITING), step, outcome.performed, at=outcome.at)
+    moved = _move_on(definition, replace(journey, status=Status.WAITING), step, outcome.performed, at=outcome.at)
+    return replace(moved, due_at=outcome.at)  # its next step is to be looked at now, not only on an event
 
 
 def end(journey: Journey, reason: Reason, outcome: str = "ended") -> Advance:

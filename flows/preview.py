@@ -28,6 +28,9 @@ class Candidate:
     customer: str | None  # the customer's key, for the flow's one-journey-per-customer rules
     triggered_at: datetime
     facts_at: Callable[[datetime], Facts]
+    # When its facts changed (an order placed, shipped or cancelled, consent given or withdrawn): the journey
+    # is looked at again then, as the store's webhooks move a live one, not only when its next step is due.
+    changes_at: tuple[datetime, ...] = ()
 
 
 @dataclass
@@ -102,7 +105,8 @@ def _run(
 ) -> datetime:
     """Follow one journey until it ends or `until`; returns when it ended (or `until`)."""
     at = candidate.triggered_at
-    for _ in range(4 * len(definition.steps) + 4):  # each round moves at least one step or stops
+    changes = sorted(c for c in candidate.changes_at if at < c <= until)
+    for _ in range(4 * len(definition.steps) + 4 + len(changes)):  # each round moves a step or a change, or stops
         _count(moved, result)
         journey = moved.journey
         if moved.send is not None:
@@ -114,6 +118,11 @@ def _run(
         if journey.status is Status.DONE:
             return at
         due = journey.due_at
+        change = next((c for c in changes if c > at), None)
+        if change is not None and (due is None or change < due) and journey.reason != Reason.NO_CHANNEL:
+            at = change
+            moved = engine.advance(definition, tuning, journey, candidate.facts_at(at), at)
+            continue
         if due is None or due > until or journey.reason == Reason.NO_CHANNEL:
             if superseded and journey.step is not None and (due is None or due > until):
                 result.steps[journey.step].exited[Reason.SUPERSEDED] += 1

@@ -115,6 +115,7 @@ class Settings:
             smtp_url=reader.parsed("SMTP_URL", None, _smtp_url, optional=True),
             smtp_ca_file=env.get("SMTP_CA_FILE") or None,
             email_from=reader.parsed("EMAIL_FROM", None, _email_address, optional=True),
+            message_lease_seconds=reader.parsed("MESSAGE_LEASE_SECONDS", 300, _positive_int),
             scopes=reader.parsed("SCOPES", DEFAULT_SCOPES, _scopes),
             shopify_api_version=reader.parsed("SHOPIFY_API_VERSION", DEFAULT_API_VERSION, _api_version),
             shopify_admin_base_url=reader.parsed("SHOPIFY_ADMIN_BASE_URL", None, _base_url, optional=True),

@@ -2,8 +2,10 @@
 late or lost webhooks missed.
 
 Both read pages from the Admin API and write them through the same mirror writers as webhooks, so an
-older record never overwrites a newer one. Each page is written together with the cursor of the next in
-one transaction: a crash loses at most the page in flight, and the next run resumes from the cursor.
+older record never overwrites a newer one. What they repair moves the journeys it touches (a fulfilment or
+an unsubscribe a webhook missed), but never starts one: only the store's own events enrol. Each page is
+written together with the cursor of the next in one transaction: a crash loses at most the page in flight,
+and the next run resumes from the cursor.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from sqlmodel import Session, col, select
 
 from shopify_app.db.engine import read_only
 from shopify_app.events.context import MirrorWrite
+from shopify_app.journeys.hooks import for_runtime
 from shopify_app.mirror.customers import write_customer
 from shopify_app.mirror.orders import write_order
 from shopify_app.mirror.products import write_product
@@ -71,6 +74,7 @@ class StoreSync:
         self, access: ShopifyAccess, *, page_budget: int = 20, on_progress: ProgressCallback | None = None
     ) -> None:
         self._access = access
+        self._journeys = for_runtime(access.runtime)
         self._runtime = access.runtime
         self._settings = access.runtime.settings
         self._page_budget = page_budget
@@ -168,12 +172,23 @@ class StoreSync:
             write = MirrorWrite(session, shop, now, now, source=f"sync/{row.mode}")
             for record in records:
                 _write(write, record)
+                self._move_journeys(session, shop, record, now)
             stored.cursor = next_cursor
             stored.synced += len(records)
             stored.done = next_cursor is None
             stored.updated_at = now
             row.cursor, row.synced, row.done = stored.cursor, stored.synced, stored.done
         self._on_progress(Progress(row.resource, row.synced, row.done))
+
+    def _move_journeys(self, session: Session, shop: Shop, record: Any, now: datetime) -> None:
+        match record:
+            case OrderRecord():
+                subject, customer_id, email = str(record.order_id), record.customer_id, record.email
+            case CustomerRecord():
+                subject, customer_id, email = str(record.customer_id), record.customer_id, record.email
+            case _:
+                return
+        self._journeys.touch(session, shop, now, subjects=[subject], customer_id=customer_id, email=email)
 
     def _large(self, api: AdminApi, row: SyncProgress) -> bool:
         return row.cursor is None and row.synced == 0 and products_count(api) > self._settings.sync_bulk_threshold

@@ -24,7 +24,7 @@ from tests.conftest import RECEIVED_AT, make_settings
 from tests.support import payloads, webhooks
 from tests.support.db import Db
 from tests.support.env import chorus_command, process_env
-from tests.support.pipeline import deliver
+from tests.support.pipeline import deliver, process
 from tests.support.smtp import Sink, SmtpServer, smtp_server
 
 STARTED = "2026-11-20T10:00:00Z"  # the checkout's last update: the reminder is due an hour later
@@ -373,3 +373,166 @@ def test_an_unsubscribe_is_passed_on_to_shopify(store: Runtime, smtp: SmtpServer
         "customerId": "gid://shopify/Customer/777",
         "emailMarketingConsent": {"marketingState": "UNSUBSCRIBED", "consentUpdatedAt": "2026-11-20T10:00:05Z"},
     }
+
+
+SENT_DAY_AFTER = datetime(2026, 11, 21, 11, 5, tzinfo=UTC)  # a day after the reminder went out (just after 11:05)
+
+
+def journey_of(db: Db, token: str) -> Journey:
+    return db.one(Journey, Journey.flow == "abandoned_checkout", Journey.subject == token)
+
+
+def decisions_of(db: Db, token: str) -> list[tuple[str | None, str, str]]:
+    journey_id = journey_of(db, token).id
+    return [(d.step, d.outcome, d.reason) for d in db.all(Decision, Decision.journey_id == journey_id)]
+
+
+def test_the_second_reminder_goes_out_a_day_after_the_first_with_current_data(
+    store: Runtime, smtp: SmtpServer, db: Db
+) -> None:
+    abandon(store)
+    run_worker(store, AFTER_DUE)
+    [first] = db.all(Message)
+    assert first.sent_at is not None
+    assert journey_of(db, "ck-1").due_at == first.sent_at + timedelta(hours=24)  # from when it went out
+
+    # The lamp gets cheaper after the first reminder: the second states today's price.
+    cheaper = payloads.variant(VARIANT, price="149.00", updated_at="2026-11-20T18:00:00Z", image_id=562641783)
+    deliver(store, "products/update", payloads.product(updated_at="2026-11-20T18:00:00Z", variants=[cheaper]))
+    early = run_worker(store, first.sent_at + timedelta(hours=24) - timedelta(minutes=1))
+    due = run_worker(store, first.sent_at + timedelta(hours=24, minutes=1))
+    later = run_worker(store, first.sent_at + timedelta(days=3))
+
+    assert (early.journeys.sent, due.journeys.sent, later.journeys.sent) == (0, 1, 0)
+    second = smtp.sink.received[1]
+    assert second.recipients == ["ada@example.com"]
+    assert second.parsed()["Subject"] == "Still thinking it over, John? Your cart at Lumen Lamps is waiting"
+    text = second.part("text/plain")
+    assert "Your cart at Lumen Lamps is still there, at today's prices:" in text
+    assert "IPod Nano - 8GB (Pink) x 1: 149.00 USD each" in text
+    assert "199.00" not in text
+    assert (
+        "Return to your cart: https://checkout.local/548380009/checkouts/123123123/recover?key=example-secret-token"
+        in text
+    )
+    assert [(m.step, m.status) for m in db.all(Message)] == [("reminder", "sent"), ("second_reminder", "sent")]
+    assert (journey_of(db, "ck-1").state, journey_of(db, "ck-1").reason) == ("done", "completed")
+
+
+def test_with_the_first_reminder_switched_off_the_second_is_due_a_day_after_the_first_was(
+    store: Runtime, smtp: SmtpServer, db: Db
+) -> None:
+    from shopify_app.journeys.tuning import StepChange, configure
+
+    with db.write() as session:
+        configure(
+            session, shop_id(db), store.flows, "abandoned_checkout",
+            steps={"reminder": StepChange(enabled=False)}, now=RECEIVED_AT,
+        )  # fmt: skip
+    abandon(store)
+    run_worker(store, datetime(2026, 11, 20, 10, 1, tzinfo=UTC))
+    skipped = run_worker(store, AFTER_DUE)
+
+    assert (skipped.journeys.sent, skipped.journeys.skipped) == (0, 1)
+    assert ("reminder", "skipped", "step_disabled") in decisions_of(db, "ck-1")
+    reminder_was_due = datetime(2026, 11, 20, 11, 0, tzinfo=UTC)
+    journey = journey_of(db, "ck-1")
+    assert (journey.step, journey.due_at) == ("second_reminder", reminder_was_due + timedelta(hours=24))
+    assert run_worker(store, reminder_was_due + timedelta(hours=24) - timedelta(minutes=1)).journeys.sent == 0
+    assert run_worker(store, reminder_was_due + timedelta(hours=24, minutes=1)).journeys.sent == 1
+    [received] = smtp.sink.received
+    assert received.parsed()["Subject"] == "Still thinking it over, John? Your cart at Lumen Lamps is waiting"
+    assert [m.step for m in db.all(Message)] == ["second_reminder"]
+
+
+def test_an_order_between_the_reminders_ends_the_journey_when_it_is_handled(
+    store: Runtime, smtp: SmtpServer, db: Db
+) -> None:
+    abandon(store)
+    run_worker(store, AFTER_DUE)
+    placed = payloads.order(
+        1001, checkout_token="ck-1", financial_status="paid", cancelled_at=None,
+        created_at="2026-11-20T15:00:00Z", updated_at="2026-11-20T15:00:00Z",
+    )  # fmt: skip
+    deliver(store, "orders/create", placed, triggered_at="2026-11-20T15:00:00Z")
+
+    process(store, datetime(2026, 11, 20, 15, 1, tzinfo=UTC))  # only the webhook: no due journey is looked at
+
+    journey = journey_of(db, "ck-1")
+    assert (journey.state, journey.step, journey.reason, journey.due_at) == (
+        "done", "second_reminder", "order_placed", None,
+    )  # fmt: skip
+    assert decisions_of(db, "ck-1")[-1] == ("second_reminder", "exited", "order_placed")
+    assert run_worker(store, SENT_DAY_AFTER + timedelta(hours=1)).journeys.sent == 0
+    assert len(smtp.sink.received) == 1
+
+
+def test_a_newer_checkout_of_the_same_customer_replaces_the_older_journey(
+    store: Runtime, smtp: SmtpServer, db: Db
+) -> None:
+    abandon(store, "ck-1")
+    run_worker(store, datetime(2026, 11, 20, 10, 20, tzinfo=UTC))
+    newer = "https://checkout.local/548380009/checkouts/ck-2/recover?key=newer"
+    abandon(store, "ck-2", updated_at="2026-11-20T10:30:00Z", abandoned_checkout_url=newer, cart_token="cart-2")
+    run_worker(store, datetime(2026, 11, 20, 10, 31, tzinfo=UTC))
+
+    older = journey_of(db, "ck-1")
+    assert (older.state, older.reason) == ("done", "superseded")
+    assert decisions_of(db, "ck-1")[-1] == ("reminder", "ended", "superseded")
+    entered = db.one(Decision, Decision.journey_id == journey_of(db, "ck-2").id, Decision.outcome == "entered")
+    assert entered.detail == {"replaces": ["ck-1"]}
+
+    assert run_worker(store, AFTER_DUE).journeys.sent == 0  # the older one's reminder would have been due
+    assert run_worker(store, datetime(2026, 11, 20, 11, 31, tzinfo=UTC)).journeys.sent == 1
+    [received] = smtp.sink.received
+    assert f"Complete your order: {newer}" in received.part("text/plain")
+    assert [m.journey_id for m in db.all(Message)] == [journey_of(db, "ck-2").id]
+
+
+def test_the_line_price_at_checkout_is_kept_in_the_facts(store: Runtime, db: Db) -> None:
+    from decimal import Decimal
+
+    from shopify_app.journeys.facts import checkout_facts
+    from shopify_app.models import Checkout
+
+    lines = [line | {"price": "189.00"} for line in payloads.checkout()["line_items"]]
+    abandon(store, line_items=lines)
+    run_worker(store, BEFORE_DUE)
+
+    facts = checkout_facts(db.one(Checkout), None)
+    assert [line.price_at_checkout for line in facts.lines] == [Decimal("189.00"), Decimal("189.00")]
+    assert facts.lines[0].variant_id == VARIANT
+
+
+def test_a_checkout_without_any_timestamp_is_ineligible_for_that_reason(
+    store: Runtime, smtp: SmtpServer, db: Db
+) -> None:
+    timeless = payloads.checkout("ck-1", email="ada@example.com", buyer_accepts_marketing=True)
+    timeless["created_at"] = timeless["updated_at"] = None
+    deliver(store, "checkouts/create", timeless)
+    run_worker(store, AFTER_DUE)
+
+    assert smtp.sink.received == []
+    assert decisions_of(db, "ck-1") == [(None, "ineligible", "no_timestamp")]
+
+
+def test_a_step_skipped_when_due_says_why_not_send(store: Runtime, smtp: SmtpServer, db: Db) -> None:
+    abandon(store)
+    run_worker(store, BEFORE_DUE)
+    # The shopper removes their email address from the checkout (and is no longer signed in).
+    abandon(store, updated_at="2026-11-20T10:30:00Z", email=None, customer=None)
+    run_worker(store, datetime(2026, 11, 20, 10, 31, tzinfo=UTC))
+
+    first = run_worker(store, datetime(2026, 11, 20, 11, 31, tzinfo=UTC))
+    second = run_worker(store, datetime(2026, 11, 21, 11, 31, tzinfo=UTC))
+
+    assert smtp.sink.received == []
+    assert (first.journeys.skipped, second.journeys.skipped) == (1, 1)
+    skips = [(step, reason) for step, outcome, reason in decisions_of(db, "ck-1") if outcome == "skipped"]
+    assert skips == [("reminder", "no_email"), ("second_reminder", "no_email")]
+    assert all(reason != "send" for _step, _outcome, reason in decisions_of(db, "ck-1"))
+    journey = journey_of(db, "ck-1")
+    assert (journey.state, journey.reason, journey.performed) == (
+        "done", "completed", {"reminder": "skipped", "second_reminder": "skipped"},
+    )  # fmt: skip
+    assert db.all(Message) == []

@@ -304,3 +304,110 @@ def test_one_shops_webhook_never_touches_another_shops_rows(runtime: Runtime, sh
 
     by_shop = {o.shop_id: o.financial_status for o in db.all(Order)}
     assert by_shop == {other.id: "paid", shop.id: "refunded"}
+
+
+def test_a_product_keeps_its_type_and_vendor_from_products_webhooks(runtime: Runtime, shop: Shop, db: Db) -> None:
+    deliver(
+        runtime,
+        "products/create",
+        payloads.product(updated_at="2026-11-20T10:00:00Z", product_type="Lamps", vendor="Lumen"),
+    )
+    process(runtime)
+    assert (db.one(Product).product_type, db.one(Product).vendor) == ("Lamps", "Lumen")
+
+    deliver(
+        runtime,
+        "products/update",
+        payloads.product(updated_at="2026-11-20T11:00:00Z", product_type="Desk lamps", vendor="Lumen Works"),
+    )
+    deliver(  # older news, arriving late
+        runtime,
+        "products/update",
+        payloads.product(updated_at="2026-11-20T10:30:00Z", product_type="Lamps", vendor="Lumen"),
+    )
+    process(runtime)
+
+    product = db.one(Product)
+    assert (product.product_type, product.vendor) == ("Desk lamps", "Lumen Works")
+
+
+def fulfilled_order(order_id: int = 1001, **changes: object) -> dict[str, object]:
+    fields: dict[str, object] = {
+        "fulfillment_status": "fulfilled",
+        "cancelled_at": None,
+        "created_at": "2026-11-18T09:00:00Z",
+        "updated_at": "2026-11-22T21:00:00Z",
+    }
+    fields.update(changes)
+    return payloads.order(order_id, **fields)  # type: ignore[arg-type]
+
+
+def test_an_order_is_fulfilled_when_its_latest_fulfilment_was_made(runtime: Runtime, shop: Shop, db: Db) -> None:
+    shipments = [
+        {"id": 1, "status": "success", "created_at": "2026-11-21T09:00:00Z"},
+        {"id": 2, "status": "success", "created_at": "2026-11-22T15:30:00-05:00"},  # the latest, in another zone
+        {"id": 3, "status": "success", "created_at": "2026-11-19T12:00:00Z"},
+    ]
+    deliver(runtime, "orders/create", payloads.order(1001, cancelled_at=None, updated_at="2026-11-18T09:00:00Z"))
+    process(runtime)
+    assert (db.one(Order).fulfillment_status, db.one(Order).fulfilled_at) == (None, None)
+
+    deliver(
+        runtime,
+        "orders/fulfilled",
+        fulfilled_order(fulfillments=shipments, buyer_accepts_marketing=True),
+        triggered_at="2026-11-22T21:00:00Z",
+    )
+    process(runtime)
+
+    order = db.one(Order)
+    assert order.fulfillment_status == "fulfilled"
+    assert order.fulfilled_at == at("2026-11-22T20:30:00Z")
+    assert order.buyer_accepts_marketing is True
+
+
+def test_a_fulfilled_order_listing_no_fulfilment_is_fulfilled_when_shopify_said_so(
+    runtime: Runtime, shop: Shop, db: Db
+) -> None:
+    deliver(
+        runtime,
+        "orders/fulfilled",
+        fulfilled_order(fulfillments=[], buyer_accepts_marketing=False),
+        triggered_at="2026-11-22T21:00:05Z",
+    )
+    process(runtime)
+
+    order = db.one(Order)
+    assert (order.fulfillment_status, order.fulfilled_at) == ("fulfilled", at("2026-11-22T21:00:05Z"))
+    assert order.buyer_accepts_marketing is False
+
+    # A later update of the order that lists no fulfilment either keeps the time it was fulfilled.
+    deliver(
+        runtime,
+        "orders/updated",
+        fulfilled_order(fulfillments=[], updated_at="2026-11-23T08:00:00Z"),
+        triggered_at="2026-11-23T08:00:00Z",
+    )
+    process(runtime)
+    assert db.one(Order).fulfilled_at == at("2026-11-22T21:00:05Z")
+
+
+def test_the_customers_last_order_time_only_moves_forward_and_a_cancelled_order_does_not_count(
+    runtime: Runtime, shop: Shop, db: Db
+) -> None:
+    def place(order_id: int, created_at: str, cancelled_at: str | None = None) -> None:
+        deliver(
+            runtime,
+            "orders/create",
+            payloads.order(order_id, created_at=created_at, updated_at=created_at, cancelled_at=cancelled_at),
+        )
+        process(runtime)
+
+    place(1, "2026-11-10T12:00:00Z")
+    assert db.one(Customer).last_order_at == at("2026-11-10T12:00:00Z")
+    place(2, "2026-11-05T12:00:00Z")  # an older order, heard of later
+    assert db.one(Customer).last_order_at == at("2026-11-10T12:00:00Z")
+    place(3, "2026-11-15T12:00:00Z", cancelled_at="2026-11-15T13:00:00Z")
+    assert db.one(Customer).last_order_at == at("2026-11-10T12:00:00Z")
+    place(4, "2026-11-18T12:00:00Z")
+    assert db.one(Customer).last_order_at == at("2026-11-18T12:00:00Z")

@@ -228,3 +228,43 @@ def test_sync_progress_is_shown_to_the_merchant(access: ShopifyAccess, app, shop
     assert {k: (v["synced"], v["done"]) for k, v in body["sync"].items()} == {
         "profile": (1, True), "products": (50, False), "customers": (0, False), "orders": (0, False),
     }  # fmt: skip
+
+
+def test_the_sync_brings_product_type_vendor_fulfilment_consent_and_last_order_times(
+    access: ShopifyAccess, shop: Shop, db: Db
+) -> None:
+    store = FakeStore(
+        products=[
+            product_node(1, title="Desk Lamp", updated_at="2026-11-01T00:00:00Z", product_type="Lamps", vendor="Lumen"),
+            product_node(2, title="Bulb", updated_at="2026-11-01T00:00:00Z"),  # no type: Shopify says ""
+        ],
+        customers=[customer_node(i, updated_at="2026-10-01T00:00:00Z") for i in (1, 2)],
+        orders=[
+            order_node(
+                1, customer_id=1, created_at="2026-11-10T12:00:00Z", updated_at="2026-11-14T00:00:00Z",
+                fulfillment_status="FULFILLED", accepts_marketing=True,
+                fulfilled=["2026-11-12T10:00:00Z", "2026-11-13T10:00:00-05:00", "2026-11-11T10:00:00Z"],
+            ),
+            order_node(2, customer_id=2, updated_at="2026-11-15T00:00:00Z", fulfillment_status="PARTIALLY_FULFILLED",
+                       fulfilled=["2026-11-15T00:00:00Z"]),
+            order_node(3, customer_id=1, created_at="2026-11-05T12:00:00Z", updated_at="2026-11-16T00:00:00Z"),
+            order_node(4, customer_id=1, created_at="2026-11-18T12:00:00Z", updated_at="2026-11-18T13:00:00Z",
+                       cancelled_at="2026-11-18T13:00:00Z"),
+        ],
+    )  # fmt: skip
+    with responses.RequestsMock() as mock:
+        store.install(mock, ENDPOINT)
+        assert StoreSync(access).run_slice(shop.id or 0, BACKFILL, NOW).finished
+
+    products = {p.product_id: (p.product_type, p.vendor) for p in db.all(Product)}
+    assert products == {1: ("Lamps", "Lumen"), 2: (None, "Lumen Lamps")}
+    orders = {o.order_id: o for o in db.all(Order)}
+    assert (orders[1].fulfillment_status, orders[1].fulfilled_at) == (
+        "fulfilled", datetime(2026, 11, 13, 15, 0, tzinfo=UTC),
+    )  # fmt: skip
+    assert orders[1].buyer_accepts_marketing is True
+    assert (orders[2].fulfillment_status, orders[2].fulfilled_at) == ("partially_fulfilled", None)  # not yet whole
+    assert orders[2].buyer_accepts_marketing is False
+    last_orders = {c.customer_id: c.last_order_at for c in db.all(Customer)}
+    # Customer 1: the order of 10 November; the older one does not move it back, the cancelled one does not count.
+    assert last_orders == {1: datetime(2026, 11, 10, 12, 0, tzinfo=UTC), 2: datetime(2026, 11, 15, 0, 0, tzinfo=UTC)}

@@ -40,13 +40,16 @@ class JobFailed(Exception):
 
 
 def enqueue(session: Session, shop_id: int, kind: str, now: datetime, arguments: dict[str, Any] | None = None) -> Job:
-    """Add a job, unless the same kind is already waiting for this shop (then that one is returned)."""
+    """Add a job, unless the same job (kind and arguments) is already waiting for this shop (then that one is
+    returned). A job with other arguments is another job: one customer's unsubscribe never absorbs another's."""
+    wanted = arguments or {}
     waiting = session.exec(
         select(Job).where(Job.shop_id == shop_id, Job.kind == kind, Job.status == JobStatus.PENDING)
-    ).first()
-    if waiting is not None:
-        return waiting
-    job = Job(shop_id=shop_id, kind=kind, arguments=arguments or {}, run_after=now, created_at=now)
+    ).all()
+    for job in waiting:
+        if job.arguments == wanted:
+            return job
+    job = Job(shop_id=shop_id, kind=kind, arguments=wanted, run_after=now, created_at=now)
     session.add(job)
     return job
 

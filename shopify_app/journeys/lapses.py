@@ -52,8 +52,10 @@ def _sweep_batch(
             session, ShopFlow, {"shop_id": shop_id, "flow": definition.name},
             {"enabled": definition.default_enabled, "steps": {}, "updated_at": now},
         )  # fmt: skip
-        if row.swept_until is None:  # on since the install: crossings from then on
-            row.swept_until = (shop.installed_at or now) - definition.trigger.after
+        # Crossings from the (latest) install on: none of a time when Chorus was uninstalled.
+        since_install = (shop.installed_at or now) - definition.trigger.after
+        if row.swept_until is None or (shop.installed_at is not None and row.swept_until < since_install):
+            row.swept_until = since_install
         if row.swept_until >= threshold:
             return None
         crossed = list(

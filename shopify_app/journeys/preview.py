@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from flows.contents import CONTENTS
 from flows.definition import FlowDefinition
 from flows.facts import EmailConsent, Facts, OrderFacts
 from flows.preview import Candidate, replay
@@ -43,11 +44,16 @@ def _candidates(
     assert shop.id is not None
     shop_id = shop.id
     event = definition.trigger.event
+    # The facts of a step whose content recommends products include the candidates (as the worker gathers them).
+    related = next((s.id for s in definition.send_steps if CONTENTS[s.content].needs_related), None)
 
     def candidate(subject: str, at: datetime) -> Candidate:
-        facts = gather(session, shop, definition, subject, configured=configured)
+        facts = gather(session, shop, definition, subject, configured=configured, step=related)
         history = _ConsentHistory.load(session, shop_id, facts)
-        return Candidate(subject, customer_key(facts.customer_id, facts.email), at, lambda t: _as_of(facts, history, t))
+        return Candidate(
+            subject, customer_key(facts.customer_id, facts.email), at, lambda t: _as_of(facts, history, t),
+            changes_at=_changes(facts, history),
+        )  # fmt: skip
 
     if event == "checkout_changed":
         rows = session.exec(
@@ -137,6 +143,10 @@ class _ConsentHistory:
             ).first()
         return cls(changes, unsubscribed)
 
+    @property
+    def instants(self) -> list[datetime]:
+        return [at for at, _state in self._changes] + ([self._unsubscribed_at] if self._unsubscribed_at else [])
+
     def at(self, moment: datetime, current: EmailConsent) -> EmailConsent:
         if not self._changes:
             return replace(current, unsubscribed_here=self._unsubscribed_by(moment))
@@ -146,6 +156,15 @@ class _ConsentHistory:
 
     def _unsubscribed_by(self, moment: datetime) -> bool:
         return self._unsubscribed_at is not None and self._unsubscribed_at <= moment
+
+
+def _changes(facts: Facts, history: _ConsentHistory) -> tuple[datetime, ...]:
+    """When the facts changed, as far as the mirror tells: orders placed, shipped or cancelled, a checkout
+    completed, consent changed."""
+    orders = [*facts.orders, *([facts.order] if facts.order is not None else [])]
+    moments = [m for o in orders for m in (o.created_at, o.cancelled_at, o.fulfilled_at)]
+    moments += [facts.checkout.completed_at if facts.checkout is not None else None, *history.instants]
+    return tuple(sorted({m for m in moments if m is not None}))
 
 
 def _as_of(facts: Facts, history: _ConsentHistory, moment: datetime) -> Facts:

@@ -59,9 +59,8 @@ class JourneyRunner:
         clock = BatchClock(now)
         report = self.expire_interrupted(now)
         while True:
-            # The batch's own instant: a step that became due while earlier messages were handed over is
-            # taken in this run too.
-            claimed, decided, prepared = self._decide_batch(clock.now())
+            # Decided at the run's instant; only leases and hand-over times follow the real time elapsed.
+            claimed, decided, prepared = self._decide_batch(now, clock)
             report += decided
             for item in prepared:
                 report += self._hand_over(item, clock)
@@ -80,7 +79,7 @@ class JourneyRunner:
                 report += JourneyReport(unknown=1)
         return report
 
-    def _decide_batch(self, now: datetime) -> tuple[int, JourneyReport, list[Prepared]]:
+    def _decide_batch(self, now: datetime, clock: BatchClock) -> tuple[int, JourneyReport, list[Prepared]]:
         prepared: list[Prepared] = []
         report = JourneyReport()
         with Session(self._db, expire_on_commit=False) as session, session.begin():
@@ -97,14 +96,14 @@ class JourneyRunner:
                     shops[row.shop_id] = session.get(Shop, row.shop_id)
                 shop = shops[row.shop_id]
                 assert shop is not None  # journeys cascade with their shop
-                item, decided = self._decide(session, shop, row, now)
+                item, decided = self._decide(session, shop, row, now, clock)
                 report += decided
                 if item is not None:
                     prepared.append(item)
         return len(rows), report, prepared
 
     def _decide(
-        self, session: Session, shop: Shop, row: Journey, now: datetime
+        self, session: Session, shop: Shop, row: Journey, now: datetime, clock: BatchClock
     ) -> tuple[Prepared | None, JourneyReport]:
         definition = self._catalog.get(row.flow)
         if definition is None:  # its definition was removed from this deployment
@@ -123,7 +122,7 @@ class JourneyRunner:
         intent = moved.send
         try:
             with session.begin_nested():
-                item = self._protocol.prepare(session, row, shop, intent, now)
+                item = self._protocol.prepare(session, row, shop, intent, now, leased_at=clock.now())
         except AlreadyHandled as exc:
             # Never twice: the step counts as done, with what is known of it.
             log.warning("journey %s: %s", row.id, exc)

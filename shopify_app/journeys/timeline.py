@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_
+from sqlalchemy import ColumnElement, or_
 from sqlmodel import Session, col, select
 
 from shopify_app.models import Customer, Decision, Journey, Message, WebhookEvent
@@ -20,14 +20,15 @@ def timeline(
     session: Session, shop_id: int, *, email: str | None = None, phone: str | None = None
 ) -> list[dict[str, Any]]:
     """Entries `{"at", "kind", "flow", "step", "outcome", "reason", "detail"}`, oldest first."""
+    # Only the identifiers given: comparing a column with None would match every customer without one.
+    named: list[ColumnElement[bool]] = []
+    if email:
+        named.append(col(Customer.email) == email)
+    if phone:
+        named.append(col(Customer.phone) == phone)
     people = list(
         session.exec(
-            select(Customer).where(
-                Customer.shop_id == shop_id,
-                or_(col(Customer.email) == email, col(Customer.phone) == phone)
-                if email or phone
-                else col(Customer.id).is_(None),
-            )
+            select(Customer).where(Customer.shop_id == shop_id, or_(*named) if named else col(Customer.id).is_(None))
         )
     )
     ids = [c.customer_id for c in people]

@@ -98,16 +98,19 @@ class SendProtocol:
     def configured(self) -> frozenset[str]:
         return frozenset(self.channels)
 
-    def prepare(self, session: Session, journey: Journey, shop: Shop, intent: SendIntent, now: datetime) -> Prepared:
-        """Commit-to-be: the message as SENDING, leased, rendered. Raises AlreadyHandled for a step that has
-        a live message other than a deferred one for the same channel and address."""
+    def prepare(
+        self, session: Session, journey: Journey, shop: Shop, intent: SendIntent, now: datetime, *, leased_at: datetime
+    ) -> Prepared:
+        """Commit-to-be: the message as SENDING, leased from `leased_at` (the real instant, which a frozen `now`
+        may be behind), rendered. Raises AlreadyHandled for a step that has a live message other than a deferred
+        one for the same channel and address."""
         assert journey.id is not None
         message = self._message_for(session, journey, intent, now)
         assert message.id is not None
         envelope = envelope_for(shop, message.id, message.address)
         message.payload = self.channels[intent.channel].render(intent.content_id, intent.content, envelope)
         message.status = MessageStatus.SENDING
-        message.lease_until = now + self._lease
+        message.lease_until = leased_at + self._lease
         message.attempts += 1
         message.error = None
         return Prepared(

@@ -29,13 +29,12 @@ def on_order(ctx: WebhookContext) -> None:
     record = order_from_webhook(payload)
     if customer is not None and record.email is None:
         record = replace(record, email=customer.email)
-    if record.fulfillment_status == "fulfilled" and record.fulfilled_at is None:
-        record = replace(record, fulfilled_at=ctx.observed_at)  # no fulfilment listed: when Shopify said so
     write_order(
         ctx.mirror,
         record,
         checkout_token=fields.text(payload.get("checkout_token")),
         cart_token=fields.text(payload.get("cart_token")),
+        fulfilled_by=ctx.observed_at,  # no fulfilment listed: when Shopify first said it was fulfilled
     )
 
 
@@ -76,8 +75,15 @@ def line_from_webhook(item: dict[str, Any]) -> OrderLineRecord:
 
 
 def write_order(
-    write: MirrorWrite, record: OrderRecord, *, checkout_token: str | None = None, cart_token: str | None = None
+    write: MirrorWrite,
+    record: OrderRecord,
+    *,
+    checkout_token: str | None = None,
+    cart_token: str | None = None,
+    fulfilled_by: datetime | None = None,
 ) -> None:
+    """Take the order unless the one held is newer. A fully fulfilled order listing no fulfilment keeps the time
+    it was first known fulfilled, else takes `fulfilled_by`: a later update must not push it back."""
     order = locked_row(
         write.session, Order, {"shop_id": write.shop_id, "order_id": record.order_id}, {"line_items": []}
     )
@@ -92,9 +98,8 @@ def write_order(
     order.source_name = record.source_name
     order.financial_status = record.financial_status
     order.fulfillment_status = record.fulfillment_status
-    order.fulfilled_at = record.fulfilled_at or (
-        order.fulfilled_at if record.fulfillment_status == "fulfilled" else None
-    )
+    fulfilled = record.fulfillment_status == "fulfilled"
+    order.fulfilled_at = (record.fulfilled_at or order.fulfilled_at or fulfilled_by) if fulfilled else None
     order.buyer_accepts_marketing = (
         record.accepts_marketing if record.accepts_marketing is not None else order.buyer_accepts_marketing
     )

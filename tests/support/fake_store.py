@@ -27,13 +27,22 @@ COST = {"requestedQueryCost": 52, "actualQueryCost": 40, "throttleStatus": {
 
 
 def product_node(
-    product_id: int, *, title: str, updated_at: str, price: str = "10.00", stock: int = 5
+    product_id: int,
+    *,
+    title: str,
+    updated_at: str,
+    price: str = "10.00",
+    stock: int = 5,
+    product_type: str = "",  # Shopify answers "" for a product without one
+    vendor: str = "Lumen Lamps",
 ) -> dict[str, Any]:
     return {
         "id": f"gid://shopify/Product/{product_id}",
         "title": title,
         "handle": title.lower().replace(" ", "-"),
         "status": "ACTIVE",
+        "productType": product_type,
+        "vendor": vendor,
         "updatedAt": updated_at,
         "featuredMedia": {"preview": {"image": {"url": f"https://cdn.example/{product_id}.png"}}},
         "variants": {
@@ -76,7 +85,16 @@ def customer_node(customer_id: int, *, updated_at: str, state: str = "SUBSCRIBED
 
 
 def order_node(
-    order_id: int, *, updated_at: str, status: str = "PAID", customer_id: int | None = None
+    order_id: int,
+    *,
+    updated_at: str,
+    status: str = "PAID",
+    customer_id: int | None = None,
+    created_at: str | None = None,  # default: when it was last updated
+    cancelled_at: str | None = None,
+    fulfillment_status: str = "UNFULFILLED",
+    fulfilled: Iterable[str] = (),  # the createdAt of each fulfilment
+    accepts_marketing: bool = False,
 ) -> dict[str, Any]:
     return {
         "id": f"gid://shopify/Order/{order_id}",
@@ -85,11 +103,14 @@ def order_node(
         "phone": None,
         "sourceName": "web",
         "displayFinancialStatus": status,
-        "createdAt": updated_at,
-        "processedAt": updated_at,
+        "displayFulfillmentStatus": fulfillment_status,
+        "customerAcceptsMarketing": accepts_marketing,
+        "createdAt": created_at or updated_at,
+        "processedAt": created_at or updated_at,
         "updatedAt": updated_at,
-        "cancelledAt": None,
+        "cancelledAt": cancelled_at,
         "customer": {"id": f"gid://shopify/Customer/{customer_id}"} if customer_id else None,
+        "fulfillments": [{"createdAt": moment} for moment in fulfilled],
         "totalPriceSet": {"shopMoney": {"amount": "25.00", "currencyCode": "USD"}},
         "lineItems": {
             "nodes": [
