@@ -19,6 +19,7 @@ from tests import test_abandoned_checkout_flow as checkout_flow
 from tests.support import payloads, webhooks
 from tests.support.db import Db
 from tests.support.fake_store import FakeStore, iso, order_node
+from tests.support.journeys import flow_decisions, subjects, withdraw_email_consent
 from tests.support.pipeline import deliver, process
 from tests.support.smtp import SmtpServer
 from tests.test_abandoned_checkout_flow import chorus_once, describe_store, run_worker
@@ -134,21 +135,6 @@ def fulfil(runtime: Runtime) -> None:
     deliver(runtime, "orders/fulfilled", shipped, triggered_at=iso(FULFILLED))
 
 
-def decisions(db: Db) -> list[tuple[str | None, str, str]]:
-    return [(d.step, d.outcome, d.reason) for d in db.all(Decision, Decision.flow == "post_purchase")]
-
-
-def withdraw(runtime: Runtime, at: datetime) -> None:
-    """Ada unsubscribes from the shop's emails (Shopify's consent webhook)."""
-    consent = {"state": "unsubscribed", "opt_in_level": "single_opt_in", "consent_updated_at": iso(at)}
-    body = {"customer_id": ADA, "email_address": "ada@example.com", "email_marketing_consent": consent}
-    deliver(runtime, "customers_email_marketing_consent/update", body, triggered_at=iso(at))
-
-
-def subjects(smtp: SmtpServer) -> list[str]:
-    return [str(r.parsed()["Subject"]) for r in smtp.sink.received]
-
-
 def test_thanks_then_a_review_request_and_related_products_after_shipping(
     store: Runtime, smtp: SmtpServer, db: Db
 ) -> None:
@@ -224,7 +210,7 @@ def test_a_cancelled_or_refunded_order_ends_the_journey_when_it_is_handled(
 
     journey = db.one(Journey, Journey.flow == "post_purchase")
     assert (journey.state, journey.step, journey.due_at) == ("done", "review_request", None)
-    assert decisions(db)[-1] == ("review_request", "exited", f"order_{change}")
+    assert flow_decisions(db, "post_purchase")[-1] == ("review_request", "exited", f"order_{change}")
     assert [run_worker(store, t).journeys.sent for t in (REVIEW_DUE + MINUTE, CROSS_SELL_DUE + MINUTE)] == [0, 0]
     assert subjects(smtp) == [f"Thank you for your order #{ORDER}"]
 
@@ -235,11 +221,11 @@ def test_consent_withdrawn_between_steps_stops_the_rest(store: Runtime, smtp: Sm
     fulfil(store)
     run_worker(store, REVIEW_DUE + MINUTE)
     withdrawn = REVIEW_DUE + timedelta(days=2)
-    withdraw(store, withdrawn)
+    withdraw_email_consent(store, ADA, "ada@example.com", withdrawn)
     run_worker(store, CROSS_SELL_DUE + MINUTE)
 
     assert subjects(smtp) == [f"Thank you for your order #{ORDER}", "How do you like it, Ada?"]
-    assert decisions(db)[-1] == ("cross_sell", "exited", "consent_withdrawn")
+    assert flow_decisions(db, "post_purchase")[-1] == ("cross_sell", "exited", "consent_withdrawn")
     assert db.one(Journey, Journey.flow == "post_purchase").state == "done"
 
 

@@ -10,7 +10,7 @@ import pytest
 import responses
 from sqlmodel import select
 
-from shopify_app.models import Customer, Decision, Journey, Message, Shop
+from shopify_app.models import Customer, Journey, Message, Shop
 from shopify_app.runtime import Runtime
 from shopify_app.shopify.access import ShopifyAccess
 from shopify_app.shopify.admin_api import admin_endpoint
@@ -19,6 +19,7 @@ from tests import test_abandoned_checkout_flow as checkout_flow
 from tests.support import payloads, webhooks
 from tests.support.db import Db
 from tests.support.fake_store import FakeStore, customer_node, iso
+from tests.support.journeys import flow_decisions, subjects
 from tests.support.pipeline import deliver, process
 from tests.support.smtp import SmtpServer
 from tests.test_abandoned_checkout_flow import chorus_once, run_worker
@@ -62,14 +63,6 @@ def consent_update(runtime: Runtime, state: str, at: datetime) -> None:
     deliver(runtime, "customers_email_marketing_consent/update", body, triggered_at=iso(at))
 
 
-def welcome(db: Db) -> list[tuple[str | None, str, str]]:
-    return [(d.step, d.outcome, d.reason) for d in db.all(Decision, Decision.flow == "welcome")]
-
-
-def subjects(smtp: SmtpServer) -> list[str]:
-    return [str(r.parsed()["Subject"]) for r in smtp.sink.received]
-
-
 def test_three_welcomes_on_the_first_second_and_fifth_day(store: Runtime, smtp: SmtpServer, db: Db) -> None:
     subscribe(store)
 
@@ -100,7 +93,7 @@ def test_three_welcomes_on_the_first_second_and_fifth_day(store: Runtime, smtp: 
     assert sent_at[1] >= SECOND_DUE
     assert sent_at[2] is not None
     assert sent_at[2] >= THIRD_DUE
-    assert welcome(db)[-1] == (None, "completed", "completed")
+    assert flow_decisions(db, "welcome")[-1] == (None, "completed", "completed")
 
 
 @pytest.mark.parametrize("path", ["customers/update", "consent webhook", "inside a checkout", "inside an order"])
@@ -132,7 +125,7 @@ def test_the_first_subscription_welcomes_whichever_delivery_brings_it(
 
     [message] = [r for r in smtp.sink.received if r.parsed()["Subject"] == SUBJECTS[0]]
     assert message.recipients == ["ada@example.com"]
-    assert welcome(db)[:2] == [(None, "entered", "enrolled"), ("welcome_1", "sending", "send")]
+    assert flow_decisions(db, "welcome")[:2] == [(None, "entered", "enrolled"), ("welcome_1", "sending", "send")]
     journey = db.one(Journey, Journey.flow == "welcome")
     assert (journey.state, journey.step, journey.entered_at) == ("waiting", "welcome_2", ENTERED)
 
@@ -181,7 +174,7 @@ def test_an_order_between_welcomes_ends_the_journey_when_it_is_handled(
 
     journey = db.one(Journey, Journey.flow == "welcome")
     assert (journey.state, journey.step, journey.reason, journey.due_at) == ("done", "welcome_2", "ordered_since", None)
-    assert welcome(db)[-1] == ("welcome_2", "exited", "ordered_since")
+    assert flow_decisions(db, "welcome")[-1] == ("welcome_2", "exited", "ordered_since")
     assert [run_worker(store, at).journeys.sent for at in (SECOND_DUE + MINUTE, THIRD_DUE + MINUTE)] == [0, 0]
     assert subjects(smtp) == SUBJECTS[:1]
 
@@ -194,7 +187,7 @@ def test_consent_withdrawn_between_welcomes_stops_the_rest(store: Runtime, smtp:
     consent_update(store, "unsubscribed", withdrawn)
 
     process(store, withdrawn + MINUTE)
-    assert welcome(db)[-1] == ("welcome_3", "exited", "consent_withdrawn")
+    assert flow_decisions(db, "welcome")[-1] == ("welcome_3", "exited", "consent_withdrawn")
     run_worker(store, THIRD_DUE + MINUTE)
 
     assert subjects(smtp) == SUBJECTS[:2]
@@ -217,7 +210,7 @@ def test_an_unsubscribe_the_reconciliation_finds_ends_the_journey(
         FakeStore(customers=[node]).install(mock, admin_endpoint(f"https://shopify.test/{webhooks.SHOP}", "2026-10"))
         assert StoreSync(ShopifyAccess(store)).run_slice(shop.id or 0, RECONCILE, reconciled_at).finished
 
-    assert welcome(db)[-1] == ("welcome_2", "exited", "consent_withdrawn")
+    assert flow_decisions(db, "welcome")[-1] == ("welcome_2", "exited", "consent_withdrawn")
     run_worker(store, SECOND_DUE + MINUTE)
     assert subjects(smtp) == SUBJECTS[:1]
 
@@ -234,7 +227,7 @@ def test_consent_is_read_again_when_a_welcome_is_due(store: Runtime, smtp: SmtpS
     run_worker(store, SECOND_DUE + MINUTE)
 
     assert subjects(smtp) == SUBJECTS[:1]
-    assert welcome(db)[-1] == ("welcome_2", "exited", "consent_withdrawn")
+    assert flow_decisions(db, "welcome")[-1] == ("welcome_2", "exited", "consent_withdrawn")
 
 
 @pytest.mark.slow

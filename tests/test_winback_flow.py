@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from shopify_app.journeys.tuning import configure
-from shopify_app.models import Decision, Journey, ShopFlow
+from shopify_app.models import Journey, ShopFlow
 from shopify_app.runtime import Runtime
 from shopify_app.shops import register_shop
 from tests import test_abandoned_checkout_flow as checkout_flow
@@ -18,6 +18,7 @@ from tests.conftest import RECEIVED_AT
 from tests.support import payloads, webhooks
 from tests.support.db import Db
 from tests.support.fake_store import iso
+from tests.support.journeys import flow_decisions, subjects, withdraw_email_consent
 from tests.support.pipeline import deliver, process
 from tests.support.smtp import SmtpServer
 from tests.test_abandoned_checkout_flow import chorus_once, run_worker, shop_id
@@ -72,21 +73,6 @@ def buys(runtime: Runtime, customer_id: int, order_id: int, at: datetime, *, tol
     deliver(runtime, "orders/create", order(order_id, customer_id, at), triggered_at=iso(told_at or at))
 
 
-def winback(db: Db) -> list[tuple[str | None, str, str]]:
-    return [(d.step, d.outcome, d.reason) for d in db.all(Decision, Decision.flow == "winback")]
-
-
-def withdraw(runtime: Runtime, at: datetime) -> None:
-    """Ada unsubscribes from the shop's emails (Shopify's consent webhook)."""
-    consent = {"state": "unsubscribed", "opt_in_level": "single_opt_in", "consent_updated_at": iso(at)}
-    body = {"customer_id": ADA, "email_address": "ada@example.com", "email_marketing_consent": consent}
-    deliver(runtime, "customers_email_marketing_consent/update", body, triggered_at=iso(at))
-
-
-def subjects(smtp: SmtpServer) -> list[str]:
-    return [str(r.parsed()["Subject"]) for r in smtp.sink.received]
-
-
 def test_a_customer_whose_last_order_becomes_90_days_old_hears_twice(store: Runtime, smtp: SmtpServer, db: Db) -> None:
     buys(store, ADA, 7001, ORDERED)
     run_worker(store, ORDERED + MINUTE)
@@ -114,7 +100,7 @@ def test_a_customer_whose_last_order_becomes_90_days_old_hears_twice(store: Runt
     assert subjects(smtp) == SUBJECTS
     assert smtp.sink.received[1].recipients == ["ada@example.com"]
     assert "whenever you are ready, we are here." in smtp.sink.received[1].part("text/plain")
-    assert (db.one(Journey, Journey.flow == "winback").state, winback(db)[-1]) == (
+    assert (db.one(Journey, Journey.flow == "winback").state, flow_decisions(db, "winback")[-1]) == (
         "done",
         (None, "completed", "completed"),
     )
@@ -191,7 +177,7 @@ def test_a_new_order_between_the_emails_ends_the_journey_when_it_is_handled(
 
     journey = db.one(Journey, Journey.flow == "winback")
     assert (journey.state, journey.step, journey.due_at) == ("done", "winback_followup", None)
-    assert winback(db)[-1] == ("winback_followup", "exited", "ordered_since")
+    assert flow_decisions(db, "winback")[-1] == ("winback_followup", "exited", "ordered_since")
     assert run_worker(store, FOLLOWUP_DUE + MINUTE).journeys.sent == 0
     assert subjects(smtp) == SUBJECTS[:1]
 
@@ -200,12 +186,12 @@ def test_consent_withdrawn_between_the_emails_stops_the_followup(store: Runtime,
     buys(store, ADA, 7001, ORDERED)
     run_worker(store, LAPSED + timedelta(minutes=5))
     withdrawn = LAPSED + timedelta(days=2)
-    withdraw(store, withdrawn)
+    withdraw_email_consent(store, ADA, "ada@example.com", withdrawn)
 
     run_worker(store, FOLLOWUP_DUE + MINUTE)
 
     assert subjects(smtp) == SUBJECTS[:1]
-    assert winback(db)[-1] == ("winback_followup", "exited", "consent_withdrawn")
+    assert flow_decisions(db, "winback")[-1] == ("winback_followup", "exited", "consent_withdrawn")
 
 
 @pytest.mark.slow

@@ -115,7 +115,8 @@ class Demo:
         )
         days = []
         for day in script.DAYS:
-            clock = FrozenClock(start + timedelta(days=day, hours=1 if day else 0))
+            # A little later each day, so that a step due exactly N days after a send on an earlier day is due.
+            clock = FrozenClock(start + timedelta(days=day, minutes=10 * day))
             runtime = Runtime(self.settings, self.runtime.engine, self.runtime.secret_box, clock)
             days.append((day, Worker(runtime).run_once()))
         with self.runtime.read_session() as session:

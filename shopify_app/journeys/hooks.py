@@ -2,13 +2,13 @@
 
 A trigger enters its subject into every flow it starts (or moves the subject's journey on, when it has
 one); any other change of an order, checkout or customer moves the journeys it touches, so that a goal
-ends a journey the moment its event is handled. Nothing is sent here: a step that becomes due is left
-due now for the worker's next pass.
+ends a journey the moment its event is handled. Nothing is sent here: a send the engine asks for leaves the
+journey due now, and the worker's next pass (after this transaction commits) decides it again and hands it
+over.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,8 +18,7 @@ from sqlmodel import Session, col, select
 from flows import engine
 from flows.definition import FlowDefinition
 from flows.engine import Precedents
-from flows.facts import Facts
-from flows.journey import Advance, Status
+from flows.journey import Status
 from flows.reasons import Reason
 from shopify_app.journeys import store
 from shopify_app.journeys.catalog import FlowCatalog
@@ -28,8 +27,6 @@ from shopify_app.journeys.tuning import load_tuning
 from shopify_app.messaging.channels import configured_names
 from shopify_app.models import Journey, Shop
 from shopify_app.runtime import Runtime
-
-log = logging.getLogger(__name__)
 
 ConfiguredChannels = Callable[[Shop], frozenset[str]]
 
@@ -64,9 +61,8 @@ class JourneyHooks:
         step = row.step if row is not None else None
         facts = gather(session, shop, definition, subject, configured=self.configured(shop), step=step)
         if row is not None and row.state != Status.INELIGIBLE:
-            self._apply(
-                session, row, engine.advance(definition, tuning, store.to_pure(row), facts, now), definition, facts, now
-            )
+            advanced = engine.advance(definition, tuning, store.to_pure(row), facts, now)
+            store.apply(session, row, advanced, definition=definition, facts=facts, now=now)
             return 0
         key = store.customer_key(facts.customer_id, facts.email)
         others = (
@@ -85,8 +81,10 @@ class JourneyHooks:
         if moved is None:
             return 0
         for other in others if moved.ended else ():
-            self._apply(session, other, engine.end(store.to_pure(other), Reason.SUPERSEDED), definition, None, now)
-        self._apply(session, row or store.new_row(shop_id, definition, subject, now), moved, definition, facts, now)
+            ended = engine.end(store.to_pure(other), Reason.SUPERSEDED)
+            store.apply(session, other, ended, definition=definition, facts=None, now=now)
+        row = row or store.new_row(shop_id, definition, subject, now)
+        store.apply(session, row, moved, definition=definition, facts=facts, now=now)
         return int(moved.journey.status is not Status.INELIGIBLE)
 
     def touch(
@@ -109,17 +107,9 @@ class JourneyHooks:
             moved = engine.advance(
                 definition, load_tuning(session, _id(shop), definition), store.to_pure(row), facts, now
             )
-            self._apply(session, row, moved, definition, facts, now)
+            store.apply(session, row, moved, definition=definition, facts=facts, now=now)
             ended += int(moved.journey.status is Status.DONE)
         return ended
-
-    @staticmethod
-    def _apply(
-        session: Session, row: Journey, moved: Advance, definition: FlowDefinition, facts: Facts | None, now: datetime
-    ) -> None:
-        # A send the engine asks for is not made here: the journey stays due now, and the worker's next pass
-        # (after this transaction commits) decides it again and hands it over.
-        store.apply(session, row, moved, definition=definition, facts=facts, now=now)
 
 
 def end_all(session: Session, shop_id: int, reason: Reason, now: datetime) -> int:

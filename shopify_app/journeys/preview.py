@@ -105,7 +105,9 @@ def _lapses(
             placed.setdefault(customer_id, []).append(created_at)
     for customer_id, moments in placed.items():
         later = session.exec(
-            select(Order.created_at).where(Order.shop_id == shop_id, Order.customer_id == customer_id)
+            select(Order.created_at).where(
+                Order.shop_id == shop_id, Order.customer_id == customer_id, col(Order.cancelled_at).is_(None)
+            )
         ).all()
         for moment in sorted(moments):
             crossing = moment + after

@@ -17,12 +17,12 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from flows import engine
+from flows import journey as pure
 from flows.contents import summary
 from flows.definition import FlowDefinition
 from flows.engine import SendOutcome
 from flows.facts import Facts
 from flows.journey import Advance, Decision, Performed, Status
-from flows.journey import Journey as Journey_
 from flows.reasons import Reason
 from shopify_app.journeys import store
 from shopify_app.journeys.catalog import FlowCatalog
@@ -198,7 +198,7 @@ class JourneyRunner:
         definition: FlowDefinition,
         row: Journey,
         now: datetime,
-        journey: Journey_ | None = None,
+        journey: pure.Journey | None = None,
     ) -> tuple[Advance, Facts]:
         current = journey or store.to_pure(row)
         facts = gather(session, shop, definition, row.subject, configured=self._protocol.configured, step=current.step)
