@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import assert_never
 
 from flows.channels import choose, marketing_refusal
 from flows.contents import CONTENTS
@@ -152,6 +153,8 @@ def advance(definition: FlowDefinition, tuning: FlowTuning, journey: Journey, fa
                     return Advance(held, tuple(decisions))
                 decisions.extend(outcome)
                 journey = _move_on(definition, journey, step, Performed.SKIPPED, at=timing.due_at)
+            case _:
+                assert_never(step)  # a new step kind must be handled here (mypy checks it)
     return Advance(journey, tuple(decisions))
 
 
