@@ -34,8 +34,9 @@ worker: $(STAMP)
 migrate: $(STAMP)
 	$(BIN)/chorus db upgrade
 
+# Every benchmark (intake, events, sending, scheduling); e.g. make bench BENCH_ARGS=--quick, or --only events.
 bench: $(STAMP)
-	$(BIN)/python -m benchmarks.intake
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

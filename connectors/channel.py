@@ -2,11 +2,14 @@
 
 A connector gets its configuration and HTTP session in its constructor and knows no database and no
 flows. `send` either returns a `Handover` (the provider took the message) or raises `DeliveryError`
-saying what is known: certainly not sent, refused for good, or unknown.
+saying what is known: certainly not sent, refused for good, or unknown. Inside `sessions()`, the connector
+may keep its connections open from one message to the next (and closes them when the block ends); `send`
+may then be called from several threads at once.
 """
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -25,3 +28,5 @@ class Handover:
 
 class Channel(Protocol[M_contra]):
     def send(self, message: M_contra, now: datetime) -> Handover: ...
+
+    def sessions(self) -> AbstractContextManager[None]: ...

@@ -17,6 +17,7 @@ from typing import TypeVar
 from urllib.parse import urlsplit
 
 from connectors.email.smtp import SmtpConfig
+from shopify_app.db.engine import POOLERS, with_pooler
 
 DEFAULT_DATABASE_URL = "sqlite:///chorus.db"
 DEFAULT_API_VERSION = "2026-10"
@@ -45,7 +46,9 @@ class Settings:
     secret_key: str = field(repr=False)
     # Accepted next to the current secret while a rotation is under way.
     shopify_api_secret_previous: str | None = field(default=None, repr=False)
+    # The URL every engine is built from; with a pooler it names it too (see `shopify_app.db.engine`).
     database_url: str = "sqlite:///chorus.db"
+    database_pooler: str = "none"  # "pgbouncer": PgBouncer in transaction pooling mode in front of PostgreSQL
     port: int = 8000
     web_concurrency: int = 2
     webhook_max_body_bytes: int = 8 * MIB
@@ -59,6 +62,7 @@ class Settings:
     smtp_ca_file: str | None = None  # a private CA for the SMTP server's certificate
     email_from: str | None = None  # the address; the display name is the shop's name
     message_lease_seconds: int = 300
+    send_concurrency: int = 4  # hand-overs in flight per channel and worker
     demo_mode: bool = False  # set by `chorus demo` only
     scopes: tuple[str, ...] = DEFAULT_SCOPES
     shopify_api_version: str = DEFAULT_API_VERSION
@@ -93,6 +97,13 @@ class Settings:
             reader.problem("SECRET_KEY must be at least 32 characters long")
         if secret_key and secret_key == api_secret:
             reader.problem("SECRET_KEY must differ from SHOPIFY_API_SECRET")
+        database_url = normalise_database_url(env.get("DATABASE_URL") or DEFAULT_DATABASE_URL)
+        database_pooler = reader.parsed("DATABASE_POOLER", "none", _database_pooler)
+        if database_pooler != "none":
+            if database_url.startswith("postgresql"):
+                database_url = with_pooler(database_url, database_pooler)
+            else:
+                reader.problem(f"DATABASE_POOLER={database_pooler} needs a PostgreSQL DATABASE_URL")
         settings = cls(
             shopify_api_key=reader.required("SHOPIFY_API_KEY", "the app's client id (Partner Dashboard)"),
             shopify_api_secret=api_secret,
@@ -102,7 +113,8 @@ class Settings:
                 "ENCRYPTION_KEY", None, _parse_fernet_keys, "comma-separated Fernet keys, newest first"
             ),
             secret_key=secret_key,
-            database_url=normalise_database_url(env.get("DATABASE_URL") or DEFAULT_DATABASE_URL),
+            database_url=database_url,
+            database_pooler=database_pooler,
             port=reader.parsed("PORT", 8000, _positive_int),
             web_concurrency=reader.parsed("WEB_CONCURRENCY", 2, _positive_int),
             webhook_max_body_bytes=reader.parsed("WEBHOOK_MAX_BODY_BYTES", 8 * MIB, _positive_int),
@@ -116,6 +128,7 @@ class Settings:
             smtp_ca_file=env.get("SMTP_CA_FILE") or None,
             email_from=reader.parsed("EMAIL_FROM", None, _email_address, optional=True),
             message_lease_seconds=reader.parsed("MESSAGE_LEASE_SECONDS", 300, _positive_int),
+            send_concurrency=reader.parsed("SEND_CONCURRENCY", 4, _positive_int),
             scopes=reader.parsed("SCOPES", DEFAULT_SCOPES, _scopes),
             shopify_api_version=reader.parsed("SHOPIFY_API_VERSION", DEFAULT_API_VERSION, _api_version),
             shopify_admin_base_url=reader.parsed("SHOPIFY_ADMIN_BASE_URL", None, _base_url, optional=True),
@@ -233,6 +246,13 @@ def _webhooks_managed_by(raw: str) -> str:
     if raw not in {"app", "toml"}:
         raise ValueError(f"expected app or toml, got {raw!r}")
     return raw
+
+
+def _database_pooler(raw: str) -> str:
+    value = raw.lower()
+    if value not in POOLERS:
+        raise ValueError(f"expected {' or '.join(POOLERS)}, got {raw!r}")
+    return value
 
 
 def _directory(raw: str) -> str:

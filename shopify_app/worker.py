@@ -64,7 +64,9 @@ class Worker:
         settings = runtime.settings
         self._runtime = runtime
         channels = configured_channels(settings)
-        protocol = SendProtocol(channels, lease=timedelta(seconds=settings.message_lease_seconds))
+        protocol = SendProtocol(
+            channels, lease=timedelta(seconds=settings.message_lease_seconds), concurrency=settings.send_concurrency
+        )
         self._hooks = JourneyHooks(runtime.flows, lambda _shop: protocol.configured)
         self._journeys = JourneyRunner(runtime.engine, runtime.flows, protocol)
         if not channels:
@@ -93,6 +95,12 @@ class Worker:
         )
         self._reconcile_every = timedelta(minutes=settings.reconcile_interval_minutes)
         self._swept_at: datetime | None = None
+        # Set on SIGTERM/SIGINT: each drain finishes the batch (or job slice) in hand and claims no other.
+        self._stop = threading.Event()
+
+    def request_stop(self) -> None:
+        """Stop claiming work; what is in hand is finished, then the running tick returns."""
+        self._stop.set()
 
     def run_once(self) -> RunSummary:
         """Everything due at the runtime clock's current instant, until nothing more is due."""
@@ -103,17 +111,24 @@ class Worker:
 
     def _due_work(self, now: datetime) -> RunSummary:
         events, journeys, jobs, lapsed = BatchReport(), JourneyReport(), JobReport(), 0
-        while True:
+        stop = self._stop
+        while not stop.is_set():
             # Events first: a journey is decided on the storefront as the latest deliveries left it.
-            handled = self._events.drain(now)
+            handled = self._events.drain(now, stop=stop)
+            events += handled
+            if stop.is_set():
+                break
             if self._swept_at is None or now - self._swept_at >= LAPSE_SWEEP_INTERVAL:
                 lapsed += sweep_lapses(self._runtime.engine, self._hooks, now)
                 self._swept_at = now
-            moved = self._journeys.run(now)
-            ran = self._jobs.run_due(now)
-            events, journeys, jobs = events + handled, journeys + moved, jobs + ran
+            journeys += self._journeys.run(now, stop=stop)
+            if stop.is_set():
+                break
+            ran = self._jobs.run_due(now, stop=stop)
+            jobs += ran
             if not handled.claimed and not ran.continued:
-                return RunSummary(events, journeys, jobs, 0, lapsed)
+                break
+        return RunSummary(events, journeys, jobs, 0, lapsed)
 
     def tick(self) -> None:
         summary = self._due_work(self._runtime.clock.now())
@@ -159,11 +174,15 @@ class Worker:
             next_run_time=first_run,
         )
 
+        # Not from the signal handler itself: the signal may have interrupted the scheduler while it held a
+        # (non-reentrant) executor lock that shutdown needs. Shutdown waits for the running jobs to return.
+        shutdown = threading.Thread(target=scheduler.shutdown, name="shutdown", daemon=True)
+
         def stop(signum: int, _frame: FrameType | None) -> None:
-            log.info("worker stopping on signal %d; the running batch finishes first", signum)
-            # Not from the handler itself: the signal may have interrupted the scheduler while it held a
-            # (non-reentrant) executor lock that shutdown needs.
-            threading.Thread(target=scheduler.shutdown, name="shutdown", daemon=True).start()
+            self.request_stop()  # the running tick returns after the batch in hand
+            if shutdown.ident is None:  # a second signal changes nothing
+                log.info("worker stopping on signal %d; the batch in hand finishes first", signum)
+                shutdown.start()
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
@@ -171,6 +190,10 @@ class Worker:
         logging.getLogger("apscheduler.scheduler").addFilter(_SkipOverlapNotices())
         log.info("worker started")
         scheduler.start()
+        # The scheduler's loop may notice the stop before the running jobs have returned: wait for them.
+        if shutdown.is_alive():
+            shutdown.join()
+        log.info("worker stopped")
 
 
 class _SkipOverlapNotices(logging.Filter):

@@ -4,6 +4,7 @@ refuses the recipient; leases judged by the batch's instant plus the time really
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
@@ -288,6 +289,9 @@ class SlowChannel:
             meanwhile()
         return self._inner.send(payload, envelope, now)
 
+    def sessions(self) -> AbstractContextManager[None]:
+        return self._inner.sessions()
+
 
 def slow_email(monkeypatch: pytest.MonkeyPatch, clock: Monotonic, takes: timedelta) -> list[SlowChannel]:
     """Every worker built from now on hands email over slowly; returns their channels."""
@@ -316,6 +320,9 @@ def test_a_hand_over_is_refused_once_the_lease_has_passed_by_the_time_really_ela
         def send(self, payload: Mapping[str, Any], envelope: Envelope, now: datetime) -> Handover:
             self.sent.append(envelope)
             return Handover("test", None)
+
+        def sessions(self) -> AbstractContextManager[None]:
+            return nullcontext()
 
     channel = Recording()
     protocol = SendProtocol({"email": channel}, lease=timedelta(seconds=60))

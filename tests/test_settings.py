@@ -4,6 +4,7 @@ import subprocess
 
 import pytest
 
+from shopify_app.db.engine import make_engine
 from shopify_app.settings import ConfigError, Settings
 from tests.support.env import API_SECRET, ENCRYPTION_KEY, PREVIOUS_API_SECRET, chorus_command, chorus_env
 
@@ -81,3 +82,27 @@ def test_email_settings_go_together() -> None:
         Settings.from_env(chorus_env("", SMTP_URL="mail.example:25", EMAIL_FROM="a@b.example"))
     settings = Settings.from_env(chorus_env("", SMTP_URL="smtp://127.0.0.1:1025", EMAIL_FROM="Shop <a@b.example>"))
     assert settings.email_from == "a@b.example"
+
+
+def test_the_database_pooler_is_named_in_the_url_every_engine_is_built_from() -> None:
+    assert Settings.from_env(chorus_env("postgres://u@db.example/chorus")).database_pooler == "none"
+    assert Settings.from_env(chorus_env("postgres://u@db.example/chorus", DATABASE_POOLER="none")).database_url == (
+        "postgresql+psycopg://u@db.example/chorus"
+    )
+
+    pooled = Settings.from_env(chorus_env("postgres://u:p%40ss@db.example:6432/chorus", DATABASE_POOLER="PgBouncer"))
+
+    assert pooled.database_pooler == "pgbouncer"
+    assert pooled.database_url == "postgresql+psycopg://u:p%40ss@db.example:6432/chorus?chorus_pooler=pgbouncer"
+    engine = make_engine(pooled.database_url)
+    try:  # the key is Chorus's: never sent to the server, which would refuse it
+        assert (
+            engine.url.render_as_string(hide_password=False) == "postgresql+psycopg://u:p%40ss@db.example:6432/chorus"
+        )
+        assert engine.dialect.create_connect_args(engine.url)[1]["password"] == "p@ss"
+    finally:
+        engine.dispose()
+    with pytest.raises(ConfigError, match="DATABASE_POOLER: expected none or pgbouncer, got 'pgpool'"):
+        Settings.from_env(chorus_env("postgres://u@db.example/chorus", DATABASE_POOLER="pgpool"))
+    with pytest.raises(ConfigError, match="DATABASE_POOLER=pgbouncer needs a PostgreSQL DATABASE_URL"):
+        Settings.from_env(chorus_env("sqlite:///chorus.db", DATABASE_POOLER="pgbouncer"))

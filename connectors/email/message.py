@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from datetime import datetime
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import format_datetime, make_msgid
+from email import charset, policy
+from email.generator import BytesGenerator
+from email.header import Header
+from email.message import Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.nonmultipart import MIMENonMultipart
+from email.utils import format_datetime, formataddr, make_msgid
+from typing import Any
 
 # Python folds long headers at 78 characters and may turn an unbreakable one into an RFC 2047 encoded
 # word, which breaks List-Unsubscribe for one-click clients. RFC 5322 allows lines of 998 characters.
-WIRE_POLICY = SMTP.clone(max_line_length=998)
+# The compat32 policy takes headers as given (encoded words only where `Header` makes them): it builds a
+# message several times faster than the default policy's header parsing, which a busy sender feels.
+WIRE_POLICY = policy.compat32.clone(linesep="\r\n", max_line_length=998)
+_UTF8_QP = charset.Charset("utf-8")
+_UTF8_QP.body_encoding = charset.QP  # readable in the raw message, and 7-bit safe
 
 
 @dataclass(frozen=True)
@@ -29,20 +38,36 @@ class OutgoingEmail:
 
 def build(email: OutgoingEmail, sent_at: datetime) -> tuple[str, bytes]:
     """The Message-ID and the exact bytes to transmit."""
-    message = EmailMessage(policy=WIRE_POLICY)
+    text = _part(email.text, "plain")
+    message: Message[str, Any] = text
+    if email.html is not None:
+        message = MIMEMultipart("alternative", policy=WIRE_POLICY)
+        message.attach(text)
+        message.attach(_part(email.html, "html"))
     domain = email.sender_address.rpartition("@")[2] or "localhost"
     message_id = make_msgid(domain=domain)
     message["Message-ID"] = message_id
     message["Date"] = format_datetime(sent_at)
-    message["From"] = Address(display_name=email.sender_name, addr_spec=email.sender_address)
+    message["From"] = formataddr((email.sender_name, email.sender_address), charset="utf-8")
     message["To"] = email.recipient
     if email.reply_to:
         message["Reply-To"] = email.reply_to
-    message["Subject"] = email.subject
+    message["Subject"] = _header(email.subject)
     if email.unsubscribe_url:
         message["List-Unsubscribe"] = f"<{email.unsubscribe_url}>"
         message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    message.set_content(email.text)
-    if email.html is not None:
-        message.add_alternative(email.html, subtype="html")
-    return message_id, message.as_bytes(policy=WIRE_POLICY)
+    out = io.BytesIO()
+    BytesGenerator(out, mangle_from_=False, policy=WIRE_POLICY).flatten(message)
+    return message_id, out.getvalue()
+
+
+def _part(body: str, subtype: str) -> MIMENonMultipart:
+    part = MIMENonMultipart("text", subtype, policy=WIRE_POLICY)
+    part.set_payload(body, _UTF8_QP)  # quoted-printable also keeps long lines within SMTP's 998 characters
+    return part
+
+
+def _header(value: str) -> Any:
+    """ASCII as it is; anything else as RFC 2047 encoded words. Line breaks never reach a header."""
+    flat = " ".join(value.split())
+    return flat if flat.isascii() else Header(flat, "utf-8")

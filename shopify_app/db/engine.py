@@ -4,8 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.pool import ConnectionPoolEntry
+
+# What may sit between Chorus and PostgreSQL (`DATABASE_POOLER`). The choice travels inside the database URL,
+# under a query key that only `make_engine` reads (and removes before connecting): every engine is built from
+# the URL alone, the runtime's as well as alembic's in `chorus db upgrade`, so none can be built without it.
+POOLERS = ("none", "pgbouncer")
+POOLER_QUERY_KEY = "chorus_pooler"
+
+
+def with_pooler(url: str, pooler: str) -> str:
+    """The URL `make_engine` connects through `pooler` with (`none`: the URL unchanged)."""
+    if pooler not in POOLERS:
+        raise ValueError(f"expected one of {', '.join(POOLERS)}, got {pooler!r}")
+    if pooler == "none":
+        return url
+    return make_url(url).update_query_dict({POOLER_QUERY_KEY: pooler}).render_as_string(hide_password=False)
 
 
 def make_engine(url: str, *, pool_size: int = 5) -> Engine:
@@ -14,8 +29,34 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
         event.listen(engine, "connect", _configure_sqlite)
         event.listen(engine, "begin", _begin)
         return engine
+    parsed = make_url(url)
+    pooler = parsed.query.get(POOLER_QUERY_KEY, "none")
+    if pooler not in POOLERS:
+        raise ValueError(f"{POOLER_QUERY_KEY}: expected one of {', '.join(POOLERS)}, got {pooler!r}")
+    connect_args: dict[str, Any] = {}
+    if pooler == "pgbouncer":
+        # Transaction pooling hands each transaction whichever server connection is free, so nothing may
+        # outlive a transaction on the server. psycopg would prepare a statement run often enough
+        # (`prepare_threshold`, 5 by default) and use it by name in later transactions: on another server
+        # connection it does not exist, on a shared one another client's `_pg3_0` already does. PgBouncer
+        # before 1.21 (Debian 12 ships 1.18) cannot keep track of them, so psycopg never prepares any.
+        # Nothing else in Chorus needs a session across transactions: no session-level SET, advisory lock,
+        # LISTEN or temporary table; `FOR UPDATE SKIP LOCKED` locks and `yield_per`'s server-side cursor
+        # (DECLARE without HOLD) end with their transaction.
+        connect_args["prepare_threshold"] = None
+    # SQLAlchemy's own pool stays as it is behind PgBouncer: a client connection held open costs PgBouncer
+    # little and no PostgreSQL backend (those are shared per transaction), while `NullPool` would pay a TCP
+    # (often TLS) handshake and an authentication on every checkout. Pre-ping still notices connections
+    # PgBouncer closed (`client_idle_timeout`, a restart).
     # Parameters stay out of error messages and logs: they carry customer data.
-    return create_engine(url, hide_parameters=True, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size)
+    return create_engine(
+        parsed.difference_update_query([POOLER_QUERY_KEY]),
+        hide_parameters=True,
+        pool_pre_ping=True,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        connect_args=connect_args,
+    )
 
 
 def _configure_sqlite(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:

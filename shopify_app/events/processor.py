@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import socket
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from sqlalchemy import Engine, or_
 from sqlmodel import Session, col, select
 
 from shopify_app.events.context import Handler, PermanentEventError, WebhookContext
+from shopify_app.events.failures import permanent_reason
 from shopify_app.events.whom import whom
 from shopify_app.journeys.hooks import JourneyHooks
 from shopify_app.models import EventAttempt, EventStatus, Shop, WebhookEvent
@@ -78,10 +80,11 @@ class EventProcessor:
         self._retry = retry or RetryPolicy()
         self._worker_id = worker_id or worker_identity()
 
-    def drain(self, now: datetime) -> BatchReport:
-        """Handle batches until no event is due at `now` (failed ones wait for their retry time)."""
+    def drain(self, now: datetime, *, stop: threading.Event | None = None) -> BatchReport:
+        """Handle batches until no event is due at `now` (failed ones wait for their retry time), or until `stop`
+        is set: the batch in hand is finished, no other is claimed."""
         total = BatchReport()
-        while (report := self.process_batch(now)).claimed:
+        while not (stop is not None and stop.is_set()) and (report := self.process_batch(now)).claimed:
             total += report
         return total
 
@@ -109,10 +112,12 @@ class EventProcessor:
         except PermanentEventError as exc:
             outcome = self._park(event, exc)
         except Exception as exc:
-            # Anything else may be transient (a lock timeout, a deadlock victim, a bug fixed by a deploy).
+            # Anything else may be transient (a lock timeout, a deadlock victim, a bug fixed by a deploy), unless
+            # it is the data itself that can never be stored or read (see `failures`).
+            why = permanent_reason(exc)
             outcome = (
-                self._park(event, exc)
-                if event.attempts >= self._retry.max_attempts
+                self._park(event, exc, why)
+                if why is not None or event.attempts >= self._retry.max_attempts
                 else self._retry_later(event, exc, now)
             )
         else:
@@ -150,6 +155,8 @@ class EventProcessor:
             payload = json.loads(event.body)
         except ValueError as exc:
             raise PermanentEventError(f"body is not valid JSON: {exc}") from exc
+        except RecursionError:
+            raise PermanentEventError("body is JSON nested too deeply to handle") from None
         if not isinstance(payload, dict):
             raise PermanentEventError("body is not a JSON object")
         event.customer_id, event.email = whom(event.topic, payload)
@@ -166,10 +173,10 @@ class EventProcessor:
         )  # fmt: skip
         return "retry"
 
-    def _park(self, event: WebhookEvent, exc: Exception) -> Outcome:
+    def _park(self, event: WebhookEvent, exc: Exception, why: str | None = None) -> Outcome:
         event.status = EventStatus.PARKED
         event.next_attempt_at = None
-        event.last_error = _describe(exc)
+        event.last_error = _describe(exc, why)
         log.error(
             "event %s (%s) parked after %d attempt(s): %s",
             event.id, event.topic, event.attempts, type(exc).__name__,
@@ -177,6 +184,9 @@ class EventProcessor:
         return "parked"
 
 
-def _describe(exc: Exception) -> str:
+def _describe(exc: Exception, why: str | None = None) -> str:
     # The engine hides SQL parameters, so database errors carry no customer data into this column.
-    return f"{type(exc).__name__}: {exc}"[:MAX_ERROR_LENGTH]
+    text = f"{why}: {type(exc).__name__}: {exc}" if why else f"{type(exc).__name__}: {exc}"
+    # Stored with the batch: a NUL or a lone surrogate quoted from the payload must not fail the whole commit.
+    text = text.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")
+    return text[:MAX_ERROR_LENGTH]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -68,12 +69,13 @@ class JobRunner:
         self._handlers = handlers
         self._lease = lease
 
-    def run_due(self, now: datetime) -> JobReport:
+    def run_due(self, now: datetime, *, stop: threading.Event | None = None) -> JobReport:
         """Every job due at `now`, one at a time, each outside any long transaction. A job that continues
-        runs one slice per call, so that other work gets its turn between slices."""
+        runs one slice per call, so that other work gets its turn between slices. Once `stop` is set, the job
+        (or slice) in hand is finished and no other is claimed."""
         report = JobReport()
         sliced: set[int] = set()
-        while (job := self._claim(now, sliced)) is not None:
+        while not (stop is not None and stop.is_set()) and (job := self._claim(now, sliced)) is not None:
             result = self._run(job, now)
             if result.continued:
                 sliced.add(job.id or 0)

@@ -1,13 +1,20 @@
-"""Gathering what a journey decision needs from the mirror, for one shop and one subject, as plain facts."""
+"""Gathering what journey decisions need from the mirror, for one shop and many subjects at once, as plain
+facts.
+
+A batch of due journeys (or the journeys one batch of webhooks touches) is decided on facts read with a
+handful of set-based queries, whatever its size: the subjects, their customers, the customers' orders,
+Chorus's suppressions of their addresses, the variants their lines name. `gather` is the one-subject case.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import replace
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import or_
+from sqlalchemy import ColumnElement, or_
 from sqlmodel import Session, col, select
 
 from flows.contents import CONTENTS
@@ -41,16 +48,35 @@ def gather(
     step: str | None = None,
 ) -> Facts:
     """The facts of one subject of `definition`; the subject's own field is None when it is gone."""
-    base = Facts(shop=shop_facts(shop), configured_channels=configured)
+    return gather_many(session, shop, definition, {subject: step}, configured=configured)[subject]
+
+
+def gather_many(
+    session: Session,
+    shop: Shop,
+    definition: FlowDefinition,
+    subjects: Mapping[str, str | None],
+    *,
+    configured: frozenset[str],
+) -> dict[str, Facts]:
+    """The facts of each subject of `definition` (subject -> the step it is at, which says whether the facts
+    include related products), read together."""
     assert shop.id is not None
-    if definition.subject == "checkout":
-        return _checkout_facts(session, shop.id, subject, base)
-    if definition.subject == "order":
-        facts = _order_facts(session, shop.id, subject, base)
-        if facts.order is not None and _needs_related(definition, step):
-            facts = _with_related(session, shop.id, facts)
-        return facts
-    return _customer_facts(session, shop.id, subject, base)
+    base = Facts(shop=shop_facts(shop), configured_channels=configured)
+    mirror = _Mirror(session, shop.id)
+    match definition.subject:
+        case "checkout":
+            found = _checkout_facts(mirror, list(subjects), base)
+        case "order":
+            found = _order_facts(mirror, list(subjects), base)
+            wanting = [
+                s for s, step in subjects.items() if found[s].order is not None and _needs_related(definition, step)
+            ]
+            for subject in wanting:
+                found[subject] = _with_related(session, shop.id, found[subject])
+        case _:
+            found = _customer_facts(mirror, list(subjects), base)
+    return found
 
 
 def shop_facts(shop: Shop) -> ShopFacts:
@@ -59,59 +85,157 @@ def shop_facts(shop: Shop) -> ShopFacts:
     )
 
 
-def _checkout_facts(session: Session, shop_id: int, token: str, base: Facts) -> Facts:
-    checkout = session.exec(select(Checkout).where(Checkout.shop_id == shop_id, Checkout.token == token)).first()
-    if checkout is None:
-        return base
-    customer = customer_of(session, shop_id, checkout.customer_id, checkout.email)
-    ties = [col(Order.checkout_token) == checkout.token]
-    if checkout.cart_token:
-        ties.append(col(Order.cart_token) == checkout.cart_token)
-    orders = _orders(session, shop_id, checkout.customer_id, checkout.email, also=ties)
-    return Facts(
-        shop=base.shop,
-        configured_channels=base.configured_channels,
-        checkout=checkout_facts(checkout, customer),
-        customer=_customer(customer),
-        orders=orders,
-        email_consent=email_consent(session, shop_id, checkout.email, customer),
-        refused_addresses=refused(session, shop_id, checkout.email),
-        variants=current_variants(session, shop_id, [line.get("variant_id") for line in checkout.line_items]),
+@dataclass
+class _Mirror:
+    """Set-based reads of one shop's mirror, each a single query for any number of keys."""
+
+    session: Session
+    shop_id: int
+    _suppressions: dict[str, set[str]] = field(default_factory=dict)
+
+    def customers(
+        self, ids: Collection[int], emails: Collection[str]
+    ) -> tuple[dict[int, Customer], dict[str, Customer]]:
+        ties = _ties((Customer.customer_id, ids), (Customer.email, emails))
+        by_id: dict[int, Customer] = {}
+        by_email: dict[str, Customer] = {}
+        if ties:
+            for row in self.session.exec(select(Customer).where(Customer.shop_id == self.shop_id, or_(*ties))):
+                by_id[row.customer_id] = row
+                if row.email:
+                    by_email.setdefault(row.email, row)
+        return by_id, by_email
+
+    def orders(self, **keys: Collection[Any]) -> list[Order]:
+        columns = {"checkout_token": Order.checkout_token, "cart_token": Order.cart_token,
+                   "customer_id": Order.customer_id, "email": Order.email, "order_id": Order.order_id}  # fmt: skip
+        ties = _ties(*((columns[name], values) for name, values in keys.items()))
+        if not ties:
+            return []
+        query = select(Order).where(Order.shop_id == self.shop_id, or_(*ties))
+        return list(self.session.exec(query.order_by(col(Order.created_at).desc(), col(Order.id).desc())))
+
+    def suppressions(self, emails: Collection[str]) -> None:
+        wanted = [e for e in emails if e and e not in self._suppressions]
+        for email in wanted:
+            self._suppressions[email] = set()
+        if wanted:
+            for address, reason in self.session.exec(
+                select(Suppression.address, Suppression.reason).where(
+                    Suppression.shop_id == self.shop_id,
+                    Suppression.channel == "email",
+                    col(Suppression.address).in_(wanted),
+                )
+            ):
+                self._suppressions[address].add(reason)
+
+    def consent(self, email: str | None, customer: Customer | None) -> EmailConsent:
+        return EmailConsent(
+            state=customer.email_consent_state if customer else None,
+            changed_at=customer.email_consent_updated_at if customer else None,
+            unsubscribed_here=UNSUBSCRIBED in self._suppressions.get(email or "", set()),
+        )
+
+    def refused(self, email: str | None) -> frozenset[str]:
+        """The address, if a provider refused it for good (anything but an unsubscribe suppresses it so)."""
+        reasons = self._suppressions.get(email or "", set())
+        return frozenset({email}) if email and reasons - {UNSUBSCRIBED} else frozenset()
+
+    def variants(self, lines: Iterable[Iterable[dict[str, Any]]]) -> dict[int, VariantNow]:
+        return current_variants(self.session, self.shop_id, [line.get("variant_id") for ls in lines for line in ls])
+
+
+def _checkout_facts(mirror: _Mirror, tokens: Sequence[str], base: Facts) -> dict[str, Facts]:
+    checkouts = {
+        c.token: c
+        for c in mirror.session.exec(
+            select(Checkout).where(Checkout.shop_id == mirror.shop_id, col(Checkout.token).in_(tokens))
+        )
+    }
+    rows = list(checkouts.values())
+    by_id, by_email = mirror.customers(_ids(c.customer_id for c in rows), _set(c.email for c in rows))
+    orders = mirror.orders(
+        checkout_token=[c.token for c in rows],
+        cart_token=_set(c.cart_token for c in rows),
+        customer_id=_ids(c.customer_id for c in rows),
+        email=_set(c.email for c in rows),
     )
+    mirror.suppressions(_set(c.email for c in rows))
+    variants = mirror.variants(c.line_items for c in rows)
+    found: dict[str, Facts] = {}
+    for token in tokens:
+        checkout = checkouts.get(token)
+        if checkout is None:
+            found[token] = base
+            continue
+        customer = _one(by_id, by_email, checkout.customer_id, checkout.email)
+        ties = [
+            o
+            for o in orders
+            if o.checkout_token == token or (checkout.cart_token and o.cart_token == checkout.cart_token)
+        ]
+        found[token] = replace(
+            base,
+            checkout=checkout_facts(checkout, customer),
+            customer=_customer(customer),
+            orders=_latest(ties + _of_customer(orders, checkout.customer_id, checkout.email)),
+            email_consent=mirror.consent(checkout.email, customer),
+            refused_addresses=mirror.refused(checkout.email),
+            variants=_only(variants, checkout.line_items),
+        )
+    return found
 
 
-def _order_facts(session: Session, shop_id: int, subject: str, base: Facts) -> Facts:
-    order = session.exec(select(Order).where(Order.shop_id == shop_id, Order.order_id == _int(subject))).first()
-    if order is None:
-        return base
-    customer = customer_of(session, shop_id, order.customer_id, order.email)
-    address = order.email or (customer.email if customer else None)
-    return Facts(
-        shop=base.shop,
-        configured_channels=base.configured_channels,
-        order=order_facts(order),
-        customer=_customer(customer),
-        orders=_orders(session, shop_id, order.customer_id, order.email),
-        email_consent=email_consent(session, shop_id, address, customer),
-        refused_addresses=refused(session, shop_id, address),
-        variants=current_variants(session, shop_id, [line.get("variant_id") for line in order.line_items]),
-    )
+def _order_facts(mirror: _Mirror, subjects: Sequence[str], base: Facts) -> dict[str, Facts]:
+    order_ids = {subject: _int(subject) for subject in subjects}
+    subject_orders = {o.order_id: o for o in mirror.orders(order_id=[i for i in order_ids.values() if i is not None])}
+    rows = list(subject_orders.values())
+    by_id, by_email = mirror.customers(_ids(o.customer_id for o in rows), _set(o.email for o in rows))
+    customers = [_one(by_id, by_email, o.customer_id, o.email) for o in rows]
+    emails = _set([o.email for o in rows] + [c.email for c in customers if c])
+    orders = mirror.orders(customer_id=_ids(o.customer_id for o in rows), email=emails)
+    mirror.suppressions(emails)
+    variants = mirror.variants(o.line_items for o in rows)
+    found: dict[str, Facts] = {}
+    for subject, order_id in order_ids.items():
+        order = subject_orders.get(order_id) if order_id is not None else None
+        if order is None:
+            found[subject] = base
+            continue
+        customer = _one(by_id, by_email, order.customer_id, order.email)
+        address = order.email or (customer.email if customer else None)
+        found[subject] = replace(
+            base,
+            order=order_facts(order),
+            customer=_customer(customer),
+            orders=_latest(_of_customer(orders, order.customer_id, order.email)),
+            email_consent=mirror.consent(address, customer),
+            refused_addresses=mirror.refused(address),
+            variants=_only(variants, order.line_items),
+        )
+    return found
 
 
-def _customer_facts(session: Session, shop_id: int, subject: str, base: Facts) -> Facts:
-    customer = session.exec(
-        select(Customer).where(Customer.shop_id == shop_id, Customer.customer_id == _int(subject))
-    ).first()
-    if customer is None:
-        return base
-    return Facts(
-        shop=base.shop,
-        configured_channels=base.configured_channels,
-        customer=_customer(customer),
-        orders=_orders(session, shop_id, customer.customer_id, customer.email),
-        email_consent=email_consent(session, shop_id, customer.email, customer),
-        refused_addresses=refused(session, shop_id, customer.email),
-    )
+def _customer_facts(mirror: _Mirror, subjects: Sequence[str], base: Facts) -> dict[str, Facts]:
+    ids = {subject: _int(subject) for subject in subjects}
+    by_id, _by_email = mirror.customers([i for i in ids.values() if i is not None], ())
+    rows = list(by_id.values())
+    orders = mirror.orders(customer_id=[c.customer_id for c in rows], email=_set(c.email for c in rows))
+    mirror.suppressions(_set(c.email for c in rows))
+    found: dict[str, Facts] = {}
+    for subject, customer_id in ids.items():
+        customer = by_id.get(customer_id) if customer_id is not None else None
+        if customer is None:
+            found[subject] = base
+            continue
+        found[subject] = replace(
+            base,
+            customer=_customer(customer),
+            orders=_latest(_of_customer(orders, customer.customer_id, customer.email)),
+            email_consent=mirror.consent(customer.email, customer),
+            refused_addresses=mirror.refused(customer.email),
+        )
+    return found
 
 
 def checkout_facts(checkout: Checkout, customer: Customer | None) -> CheckoutFacts:
@@ -170,46 +294,8 @@ def order_facts(order: Order) -> OrderFacts:
     )
 
 
-def customer_of(session: Session, shop_id: int, customer_id: int | None, email: str | None) -> Customer | None:
-    if customer_id is not None:
-        found = session.exec(
-            select(Customer).where(Customer.shop_id == shop_id, Customer.customer_id == customer_id)
-        ).first()
-        if found is not None:
-            return found
-    if email:
-        return session.exec(select(Customer).where(Customer.shop_id == shop_id, Customer.email == email)).first()
-    return None
-
-
-def email_consent(session: Session, shop_id: int, email: str | None, customer: Customer | None) -> EmailConsent:
-    return EmailConsent(
-        state=customer.email_consent_state if customer else None,
-        changed_at=customer.email_consent_updated_at if customer else None,
-        unsubscribed_here=UNSUBSCRIBED in _suppressions(session, shop_id, email),
-    )
-
-
-def refused(session: Session, shop_id: int, email: str | None) -> frozenset[str]:
-    """The address, if a provider refused it for good (anything but an unsubscribe suppresses it so)."""
-    reasons = _suppressions(session, shop_id, email)
-    return frozenset({email}) if email and reasons - {UNSUBSCRIBED} else frozenset()
-
-
-def _suppressions(session: Session, shop_id: int, email: str | None) -> set[str]:
-    if not email:
-        return set()
-    return set(
-        session.exec(
-            select(Suppression.reason).where(
-                Suppression.shop_id == shop_id, Suppression.channel == "email", Suppression.address == email
-            )
-        )
-    )
-
-
 def current_variants(session: Session, shop_id: int, variant_ids: Iterable[Any]) -> dict[int, VariantNow]:
-    ids = [int(v) for v in variant_ids if isinstance(v, int)]
+    ids = sorted({int(v) for v in variant_ids if isinstance(v, int)})
     if not ids:
         return {}
     rows = session.exec(
@@ -238,35 +324,14 @@ def current_variants(session: Session, shop_id: int, variant_ids: Iterable[Any])
     }
 
 
-def _orders(
-    session: Session, shop_id: int, customer_id: int | None, email: str | None, also: Sequence[Any] = ()
-) -> tuple[OrderFacts, ...]:
-    """The customer's latest orders (by id or email), and any tied to the subject by `also`."""
-    ties = list(also)
-    if customer_id is not None:
-        ties.append(col(Order.customer_id) == customer_id)
-    if email:
-        ties.append(col(Order.email) == email)
-    if not ties:
-        return ()
-    rows = session.exec(
-        select(Order)
-        .where(Order.shop_id == shop_id, or_(*ties))
-        .order_by(col(Order.created_at).desc(), col(Order.id).desc())
-        .limit(CUSTOMER_ORDERS)
-    )
-    return tuple(order_facts(o) for o in rows)
-
-
 def _with_related(session: Session, shop_id: int, facts: Facts) -> Facts:
     """The products bought, and in-stock candidates of the same type or vendor, as the storefront shows them."""
     assert facts.order is not None
     bought = {line.product_id for o in (facts.order, *facts.orders) for line in o.lines if line.product_id}
     own = list(session.exec(select(Product).where(Product.shop_id == shop_id, col(Product.product_id).in_(bought))))
-    types = {p.product_type for p in own if p.product_type}
-    vendors = {p.vendor for p in own if p.vendor}
-    kin = [col(Product.product_type).in_(types)] if types else []
-    kin += [col(Product.vendor).in_(vendors)] if vendors else []
+    kin = _ties(
+        (Product.product_type, _set(p.product_type for p in own)), (Product.vendor, _set(p.vendor for p in own))
+    )
     candidates: list[Product] = []
     if kin:
         candidates = list(
@@ -279,7 +344,7 @@ def _with_related(session: Session, shop_id: int, facts: Facts) -> Facts:
             )
         )
     products = own + candidates
-    variants: dict[int, list[Variant]] = {}
+    variants: dict[int, list[Variant]] = defaultdict(list)
     for variant in session.exec(
         select(Variant).where(
             Variant.shop_id == shop_id,
@@ -287,8 +352,8 @@ def _with_related(session: Session, shop_id: int, facts: Facts) -> Facts:
             col(Variant.deleted_at).is_(None),
         )
     ):
-        variants.setdefault(variant.product_id or 0, []).append(variant)
-    return replace(facts, related=tuple(_product_now(p, variants.get(p.product_id, [])) for p in products))
+        variants[variant.product_id or 0].append(variant)
+    return replace(facts, related=tuple(_product_now(p, variants[p.product_id]) for p in products))
 
 
 def _product_now(product: Product, variants: list[Variant]) -> ProductNow:
@@ -328,6 +393,48 @@ def _customer(customer: Customer | None) -> CustomerFacts | None:
     )
 
 
+def _one(
+    by_id: Mapping[int, Customer], by_email: Mapping[str, Customer], customer_id: int | None, email: str | None
+) -> Customer | None:
+    """The customer by Shopify id, else by email (as a guest checkout names them)."""
+    if customer_id is not None and customer_id in by_id:
+        return by_id[customer_id]
+    return by_email.get(email) if email else None
+
+
+def _of_customer(orders: Iterable[Order], customer_id: int | None, email: str | None) -> list[Order]:
+    return [
+        o
+        for o in orders
+        if (customer_id is not None and o.customer_id == customer_id) or (email is not None and o.email == email)
+    ]
+
+
+def _latest(orders: Iterable[Order]) -> tuple[OrderFacts, ...]:
+    """Newest first, each once, at most CUSTOMER_ORDERS."""
+    unique = {o.order_id: o for o in orders}
+    newest = sorted(unique.values(), key=lambda o: (o.created_at is not None, o.created_at, o.id), reverse=True)
+    return tuple(order_facts(o) for o in newest[:CUSTOMER_ORDERS])
+
+
+def _only(variants: Mapping[int, VariantNow], lines: Iterable[dict[str, Any]]) -> dict[int, VariantNow]:
+    ids = {line.get("variant_id") for line in lines}
+    return {i: v for i, v in variants.items() if i in ids}
+
+
+def _ties(*pairs: tuple[Any, Collection[Any]]) -> list[ColumnElement[bool]]:
+    """`column IN (values)` for each pair with values: the ways a row may belong to the subjects."""
+    return [col(column).in_(list(values)) for column, values in pairs if values]
+
+
+def _ids(values: Iterable[int | None]) -> list[int]:
+    return sorted({v for v in values if v is not None})
+
+
+def _set(values: Iterable[str | None]) -> list[str]:
+    return sorted({v for v in values if v})
+
+
 def _decimal(value: Any) -> Decimal | None:
     if value is None:
         return None
@@ -337,8 +444,8 @@ def _decimal(value: Any) -> Decimal | None:
         return None
 
 
-def _int(text: str) -> int:
+def _int(text: str) -> int | None:
     try:
         return int(text)
     except ValueError:
-        return -1  # matches nothing
+        return None

@@ -115,7 +115,10 @@ class JourneyHooks:
 def end_all(session: Session, shop_id: int, reason: Reason, now: datetime) -> int:
     """End every open journey of the shop at once (it uninstalled)."""
     rows = session.exec(
-        select(Journey).where(Journey.shop_id == shop_id, col(Journey.state).in_(store.OPEN_STATES)).with_for_update()
+        select(Journey)
+        .where(Journey.shop_id == shop_id, col(Journey.state).in_(store.OPEN_STATES))
+        .order_by(col(Journey.id))
+        .with_for_update()
     ).all()
     for row in rows:
         store.apply(session, row, engine.end(store.to_pure(row), reason), definition=None, facts=None, now=now)

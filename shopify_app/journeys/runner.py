@@ -2,14 +2,19 @@
 through the send protocol.
 
 Due journeys are claimed in batches (`FOR UPDATE SKIP LOCKED`, so several workers share them). In the
-claim's transaction each is advanced by the engine; a message it asks for is committed as SENDING with
-the journey. The hand-overs follow, outside any transaction; each outcome is then stored with the
-journey's next move, in a transaction of its own.
+claim's transaction the batch's facts are read together, each journey is advanced by the engine, and the
+messages it asks for are committed as SENDING with their journeys. The hand-overs follow, outside any
+transaction, a few at a time per channel; their outcomes are then stored with each journey's next move, in
+one transaction for the batch.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -22,11 +27,12 @@ from flows.contents import summary
 from flows.definition import FlowDefinition
 from flows.engine import SendOutcome
 from flows.facts import Facts
-from flows.journey import Advance, Decision, Performed, Status
+from flows.journey import Advance, Decision, Performed, SendIntent, Status
 from flows.reasons import Reason
+from flows.tuning import FlowTuning
 from shopify_app.journeys import store
 from shopify_app.journeys.catalog import FlowCatalog
-from shopify_app.journeys.facts import gather
+from shopify_app.journeys.facts import gather_many
 from shopify_app.journeys.tuning import load_tuning
 from shopify_app.messaging.delivery import AlreadyHandled, BatchClock, Outcome, Prepared, SendProtocol
 from shopify_app.models import Journey, MessageStatus, Shop
@@ -47,40 +53,75 @@ class JourneyReport(Tally):
     ended: int = 0
 
 
+_COUNTED = {
+    MessageStatus.SENT: JourneyReport(sent=1),
+    MessageStatus.DEFERRED: JourneyReport(deferred=1),
+    MessageStatus.FAILED: JourneyReport(refused=1),
+    MessageStatus.UNKNOWN: JourneyReport(unknown=1),
+}
+
+
+@dataclass(frozen=True)
+class _Moving:
+    """A journey about to be advanced, with what it is advanced from."""
+
+    row: Journey
+    journey: pure.Journey
+
+
 class JourneyRunner:
-    def __init__(self, db: Engine, catalog: FlowCatalog, protocol: SendProtocol, *, batch_size: int = 20) -> None:
+    def __init__(self, db: Engine, catalog: FlowCatalog, protocol: SendProtocol, *, batch_size: int = 100) -> None:
         self._db = db
         self._catalog = catalog
         self._protocol = protocol
         self._batch_size = batch_size
 
-    def run(self, now: datetime) -> JourneyReport:
-        """Everything due at `now`, batch after batch, until nothing more is due."""
+    def run(self, now: datetime, *, stop: threading.Event | None = None) -> JourneyReport:
+        """Everything due at `now`, batch after batch, until nothing more is due (or, once `stop` is set, until
+        the batches in hand are sent and recorded).
+
+        One batch is handed over while the next is decided: the channel's round trips and the database's
+        overlap. Outcomes are recorded in batch order.
+        """
         clock = BatchClock(now)
         report = self.expire_interrupted(now)
-        while True:
-            # Decided at the run's instant; only leases and hand-over times follow the real time elapsed.
-            claimed, decided, prepared = self._decide_batch(now, clock)
-            report += decided
-            for item in prepared:
-                report += self._hand_over(item, clock)
-            if not claimed:
-                return report
+        with ThreadPoolExecutor(1, "hand-overs") as sender:
+            in_flight: tuple[list[Prepared], dict[int, Facts], Future[list[Outcome]]] | None = None
+            while True:
+                # Decided at the run's instant; only leases and hand-over times follow the real time elapsed.
+                claimed, decided, prepared, facts = self._decide_batch(now, clock)
+                report += decided
+                if in_flight is not None:
+                    report += self._record_batch(in_flight[0], in_flight[2].result(), in_flight[1])
+                    in_flight = None
+                if prepared:
+                    in_flight = (prepared, facts, sender.submit(self._protocol.hand_over_many, prepared, clock))
+                if not claimed or (stop is not None and stop.is_set()):
+                    break
+            if in_flight is not None:
+                report += self._record_batch(in_flight[0], in_flight[2].result(), in_flight[1])
+        return report
 
     def expire_interrupted(self, now: datetime) -> JourneyReport:
         """A message left SENDING past its lease becomes UNKNOWN; its journey goes on without it."""
-        report = JourneyReport()
         with Session(self._db, expire_on_commit=False) as session, session.begin():
-            for message in self._protocol.expire(session, now):
-                row = session.get(Journey, message.journey_id, with_for_update=True)
-                outcome = Outcome(MessageStatus.UNKNOWN, Reason.SEND_INTERRUPTED, now, Performed.UNKNOWN)
-                if row is not None:
-                    self._after_hand_over(session, row, message.step, message.id, outcome, MessageStatus.UNKNOWN, now)
-                report += JourneyReport(unknown=1)
-        return report
+            expired = self._protocol.expire(session, now)
+            rows = _locked(session, [m.journey_id for m in expired])
+            results = [
+                (message.journey_id, message.step, message.id,
+                 Outcome(MessageStatus.UNKNOWN, Reason.SEND_INTERRUPTED, now, Performed.UNKNOWN), MessageStatus.UNKNOWN)
+                for message in expired
+            ]  # fmt: skip
+            trace = store.Trace()
+            report = self._after_hand_overs(session, rows, results, trace)
+            trace.write(session)
+            return report
 
-    def _decide_batch(self, now: datetime, clock: BatchClock) -> tuple[int, JourneyReport, list[Prepared]]:
-        prepared: list[Prepared] = []
+    def _decide_batch(
+        self, now: datetime, clock: BatchClock
+    ) -> tuple[int, JourneyReport, list[Prepared], dict[int, Facts]]:
+        """Claim, decide and commit one batch; returns what was claimed, the decisions' count, the messages to
+        hand over and the facts each was decided on (by journey id)."""
         report = JourneyReport()
         with Session(self._db, expire_on_commit=False) as session, session.begin():
             rows = session.exec(
@@ -90,120 +131,177 @@ class JourneyRunner:
                 .limit(self._batch_size)
                 .with_for_update(skip_locked=True)
             ).all()
-            shops: dict[int, Shop | None] = {}
-            for row in rows:
-                if row.shop_id not in shops:
-                    shops[row.shop_id] = session.get(Shop, row.shop_id)
-                shop = shops[row.shop_id]
-                assert shop is not None  # journeys cascade with their shop
-                item, decided = self._decide(session, shop, row, now, clock)
-                report += decided
-                if item is not None:
-                    prepared.append(item)
-        return len(rows), report, prepared
+            sends: list[tuple[Journey, Shop, SendIntent, Advance, Facts]] = []
+            trace = store.Trace()
+            for (shop, definition, tuning), moving in self._groups(
+                session, [_Moving(r, store.to_pure(r)) for r in rows]
+            ):
+                if definition is None:  # its definition was removed from this deployment
+                    for item in moving:
+                        ended = engine.end(item.journey, Reason.FLOW_DISABLED)
+                        store.apply(session, item.row, ended, definition=None, facts=None, now=now, trace=trace)
+                        report += JourneyReport(ended=1)
+                    continue
+                facts = _facts(session, shop, definition, moving, self._protocol.configured)
+                for item in moving:
+                    moved = engine.advance(definition, tuning, item.journey, facts[item.row.subject], now)
+                    if moved.send is not None:
+                        sends.append((item.row, shop, moved.send, moved, facts[item.row.subject]))
+                        continue
+                    if moved.journey.status is Status.WAITING and (moved.journey.due_at or now + STALL) <= now:
+                        # The engine always moves a due journey on; should it not, it must not spin this loop.
+                        log.error("journey %s did not move on at %s", item.row.id, moved.journey.step)
+                        moved = Advance(replace(moved.journey, due_at=now + STALL), moved.decisions)
+                    subject_facts = facts[item.row.subject]
+                    store.apply(
+                        session, item.row, moved, definition=definition, facts=subject_facts, now=now, trace=trace
+                    )
+                    report += _tally(moved)
+            prepared = self._prepare(session, sends, now, clock, trace)
+            trace.write(session)
+        decided_on = {row.id: facts for row, _shop, _intent, _moved, facts in sends if row.id is not None}
+        return len(rows), report, prepared, decided_on
 
-    def _decide(
-        self, session: Session, shop: Shop, row: Journey, now: datetime, clock: BatchClock
-    ) -> tuple[Prepared | None, JourneyReport]:
-        definition = self._catalog.get(row.flow)
-        if definition is None:  # its definition was removed from this deployment
+    def _prepare(
+        self,
+        session: Session,
+        sends: Sequence[tuple[Journey, Shop, SendIntent, Advance, Facts]],
+        now: datetime,
+        clock: BatchClock,
+        trace: store.Trace,
+    ) -> list[Prepared]:
+        """Commit the batch's messages as SENDING, each with its journey."""
+        results = self._protocol.prepare_many(
+            session, [(r, s, i) for r, s, i, _m, _f in sends], now, leased_at=clock.now()
+        )
+        prepared: list[Prepared] = []
+        for (row, _shop, intent, moved, facts), result in zip(sends, results, strict=True):
+            definition = self._catalog[row.flow]
+            if isinstance(result, AlreadyHandled):
+                # Never twice: the step counts as done, with what is known of it.
+                log.warning("journey %s: %s", row.id, result)
+                journey = engine.after_send(definition, moved.journey, SendOutcome(Performed.UNKNOWN, now))
+                store.apply(
+                    session, row, Advance(journey, moved.decisions), definition=definition, facts=facts, now=now
+                )
+                continue
+            sending = Decision(
+                intent.step, "sending", Reason.SEND,
+                {"message_id": result.message_id, "channel": intent.channel, "channels": list(intent.checks),
+                 **summary(intent.content)},
+            )  # fmt: skip
+            journey = engine.start_send(moved.journey, intent)
             store.apply(
-                session, row, engine.end(store.to_pure(row), Reason.FLOW_DISABLED), definition=None, facts=None, now=now
-            )
-            return None, JourneyReport(ended=1)
-        moved, facts = self._advance(session, shop, definition, row, now)
-        if moved.send is None:
-            if moved.journey.status is Status.WAITING and (moved.journey.due_at or now + STALL) <= now:
-                # The engine always moves a due journey on; should it not, it must not spin this loop.
-                log.error("journey %s did not move on at %s; looked at again later", row.id, moved.journey.step)
-                moved = Advance(replace(moved.journey, due_at=now + STALL), moved.decisions)
-            store.apply(session, row, moved, definition=definition, facts=facts, now=now)
-            return None, _tally(moved)
-        intent = moved.send
-        try:
-            with session.begin_nested():
-                item = self._protocol.prepare(session, row, shop, intent, now, leased_at=clock.now())
-        except AlreadyHandled as exc:
-            # Never twice: the step counts as done, with what is known of it.
-            log.warning("journey %s: %s", row.id, exc)
-            journey = engine.after_send(definition, moved.journey, SendOutcome(Performed.UNKNOWN, now))
-            store.apply(session, row, Advance(journey, moved.decisions), definition=definition, facts=facts, now=now)
-            return None, _tally(moved)
-        sending = Decision(
-            intent.step, "sending", Reason.SEND,
-            {"message_id": item.message_id, "channel": intent.channel, "channels": list(intent.checks),
-             **summary(intent.content)},
-        )  # fmt: skip
-        journey = engine.start_send(moved.journey, intent)
-        store.apply(
-            session, row, Advance(journey, (*moved.decisions, sending)), definition=definition, facts=facts, now=now
-        )
-        return item, _tally(moved)
+                session, row, Advance(journey, (*moved.decisions, sending)), definition=definition, facts=facts,
+                now=now, trace=trace,
+            )  # fmt: skip
+            prepared.append(result)
+        return prepared
 
-    def _hand_over(self, item: Prepared, clock: BatchClock) -> JourneyReport:
-        outcome = self._protocol.hand_over(item, clock)
-        with Session(self._db, expire_on_commit=False) as session, session.begin():
-            status = self._protocol.record(session, item, outcome)
-            row = session.get(Journey, item.journey_id, with_for_update=True)
-            if row is None:
-                return JourneyReport()
-            return self._after_hand_over(session, row, item.step, item.message_id, outcome, status, outcome.at)
-
-    def _after_hand_over(
-        self,
-        session: Session,
-        row: Journey,
-        step: str,
-        message_id: int | None,
-        outcome: Outcome,
-        status: MessageStatus,
-        now: datetime,
+    def _record_batch(
+        self, prepared: Sequence[Prepared], outcomes: Sequence[Outcome], decided_on: dict[int, Facts]
     ) -> JourneyReport:
-        """The journey takes the message's outcome, then moves on as far as it can."""
-        counted = {
-            MessageStatus.SENT: JourneyReport(sent=1),
-            MessageStatus.DEFERRED: JourneyReport(deferred=1),
-            MessageStatus.FAILED: JourneyReport(refused=1),
-            MessageStatus.UNKNOWN: JourneyReport(unknown=1),
-        }.get(status, JourneyReport())
-        definition = self._catalog.get(row.flow)
-        if row.state != Status.SENDING or row.step != step or definition is None:
-            return counted  # another worker already took the outcome (the lease ran out)
-        if status is not outcome.status:  # the message became UNKNOWN meanwhile
-            outcome = Outcome(status, Reason.SEND_INTERRUPTED, now, Performed.UNKNOWN)
-        detail: dict[str, object] = {"message_id": message_id}
-        if outcome.error:
-            detail["error"] = outcome.error
-        if outcome.retry_at:
-            detail["retry_at"] = outcome.retry_at.isoformat()
-        store.record(session, row, step, str(outcome.status), outcome.reason, detail, now)
-        journey = engine.after_send(
-            definition, store.to_pure(row), SendOutcome(outcome.performed, outcome.at, outcome.retry_at)
-        )
-        if journey.status is Status.WAITING and outcome.performed is not None:
-            shop = session.get(Shop, row.shop_id)
-            assert shop is not None
-            moved, facts = self._advance(session, shop, definition, row, now, journey=journey)
-            if moved.send is not None:  # the next step is due at once: the next batch sends it
-                moved = Advance(moved.journey, moved.decisions)
-            store.apply(session, row, moved, definition=definition, facts=facts, now=now)
-            return counted + _tally(moved)
-        store.apply(session, row, Advance(journey), definition=definition, facts=None, now=now)
-        return counted
+        """The batch's outcomes, on their messages and their journeys, in one transaction."""
+        results = list(zip(prepared, outcomes, strict=True))
+        with Session(self._db, expire_on_commit=False) as session, session.begin():
+            # Journeys before their messages, as when deciding: two workers never wait on each other in a cycle.
+            rows = _locked(session, [p.journey_id for p, _outcome in results])
+            statuses = self._protocol.record_many(session, results)
+            recorded = [
+                (p.journey_id, p.step, p.message_id, outcome, status)
+                for (p, outcome), status in zip(results, statuses, strict=True)
+            ]
+            trace = store.Trace()
+            report = self._after_hand_overs(session, rows, recorded, trace, decided_on)
+            trace.write(session)
+            return report
 
-    def _advance(
+    def _after_hand_overs(
         self,
         session: Session,
-        shop: Shop,
-        definition: FlowDefinition,
-        row: Journey,
-        now: datetime,
-        journey: pure.Journey | None = None,
-    ) -> tuple[Advance, Facts]:
-        current = journey or store.to_pure(row)
-        facts = gather(session, shop, definition, row.subject, configured=self._protocol.configured, step=current.step)
-        tuning = load_tuning(session, row.shop_id, definition)
-        return engine.advance(definition, tuning, current, facts, now), facts
+        rows: dict[int, Journey],
+        outcomes: Iterable[tuple[int, str, int | None, Outcome, MessageStatus]],
+        trace: store.Trace,
+        decided_on: dict[int, Facts] | None = None,
+    ) -> JourneyReport:
+        """Each journey takes its message's outcome, then moves on as far as it can: on the facts it was just
+        decided on, when known (the next step is decided afresh when it is due), else on facts read together."""
+        report = JourneyReport()
+        moving: list[_Moving] = []
+        for journey_id, step, message_id, outcome, status in outcomes:
+            report += _COUNTED.get(status, JourneyReport())
+            row = rows.get(journey_id)
+            definition = self._catalog.get(row.flow) if row is not None else None
+            if row is None or definition is None or row.state != Status.SENDING or row.step != step:
+                continue  # another worker already took the outcome (the lease ran out)
+            if status is not outcome.status:  # the message became UNKNOWN meanwhile
+                outcome = Outcome(status, Reason.SEND_INTERRUPTED, outcome.at, Performed.UNKNOWN)
+            detail: dict[str, object] = {"message_id": message_id}
+            if outcome.error:
+                detail["error"] = outcome.error
+            if outcome.retry_at:
+                detail["retry_at"] = outcome.retry_at.isoformat()
+            store.record(session, row, step, str(outcome.status), outcome.reason, detail, outcome.at, trace)
+            journey = engine.after_send(
+                definition, store.to_pure(row), SendOutcome(outcome.performed, outcome.at, outcome.retry_at)
+            )
+            if journey.status is Status.WAITING and outcome.performed is not None:
+                moving.append(_Moving(row, journey))
+            else:
+                store.apply(
+                    session, row, Advance(journey), definition=definition, facts=None, now=outcome.at, trace=trace
+                )
+        known = decided_on or {}
+        for (shop, definition, tuning), group in self._groups(session, moving):
+            assert definition is not None
+            unknown = [item for item in group if item.row.id not in known]
+            facts = _facts(session, shop, definition, unknown, self._protocol.configured) if unknown else {}
+            facts |= {item.row.subject: known[item.row.id] for item in group if item.row.id in known}
+            for item in group:
+                at = item.journey.previous_at or item.journey.due_at
+                assert at is not None
+                moved = engine.advance(definition, tuning, item.journey, facts[item.row.subject], at)
+                if moved.send is not None:  # its next step is due at once: the next batch sends it
+                    moved = Advance(moved.journey, moved.decisions)
+                store.apply(
+                    session, item.row, moved, definition=definition, facts=facts[item.row.subject], now=at, trace=trace
+                )
+                report += _tally(moved)
+        return report
+
+    def _groups(
+        self, session: Session, moving: Sequence[_Moving]
+    ) -> Iterable[tuple[tuple[Shop, FlowDefinition | None, FlowTuning], list[_Moving]]]:
+        """The journeys by shop and flow, each group with its shop, definition and the shop's tuning of it."""
+        grouped: dict[tuple[int, str], list[_Moving]] = defaultdict(list)
+        for item in moving:
+            grouped[(item.row.shop_id, item.row.flow)].append(item)
+        shops: dict[int, Shop] = {}
+        for (shop_id, flow), group in grouped.items():
+            if shop_id not in shops:
+                found = session.get(Shop, shop_id)
+                assert found is not None  # journeys cascade with their shop
+                shops[shop_id] = found
+            definition = self._catalog.get(flow)
+            tuning = load_tuning(session, shop_id, definition) if definition is not None else FlowTuning(enabled=False)
+            yield (shops[shop_id], definition, tuning), group
+
+
+def _facts(
+    session: Session, shop: Shop, definition: FlowDefinition, moving: Sequence[_Moving], configured: frozenset[str]
+) -> dict[str, Facts]:
+    return gather_many(
+        session, shop, definition, {m.row.subject: m.journey.step for m in moving}, configured=configured
+    )
+
+
+def _locked(session: Session, journey_ids: Iterable[int]) -> dict[int, Journey]:
+    """The journeys, locked in id order (two workers never wait on each other in a cycle)."""
+    ids = sorted(set(journey_ids))
+    if not ids:
+        return {}
+    query = select(Journey).where(col(Journey.id).in_(ids)).order_by(col(Journey.id)).with_for_update()
+    return {row.id: row for row in session.exec(query) if row.id is not None}
 
 
 def _tally(moved: Advance) -> JourneyReport:

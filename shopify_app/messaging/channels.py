@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -40,6 +41,10 @@ class OutboundChannel(Protocol):
 
     def send(self, payload: Mapping[str, Any], envelope: Envelope, now: datetime) -> Handover: ...
 
+    def sessions(self) -> AbstractContextManager[None]:
+        """Connections kept open for the messages handed over inside the block."""
+        ...
+
 
 class EmailChannel:
     name = "email"
@@ -69,6 +74,9 @@ class EmailChannel:
             unsubscribe_url=self._links.url(envelope.message_id),
         )
         return self._connector.send(email, now)
+
+    def sessions(self) -> AbstractContextManager[None]:
+        return self._connector.sessions()
 
 
 def envelope_for(shop: Shop, message_id: int, address: str) -> Envelope:

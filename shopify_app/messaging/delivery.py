@@ -15,21 +15,26 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
+from sqlalchemy import Table, bindparam, func, insert, update
+from sqlalchemy import select as rows_of
 from sqlmodel import Session, col, select
 
 from connectors.delivery import DeliveryError, Failure
 from flows.journey import Performed, SendIntent
 from flows.reasons import Reason
 from shopify_app.messaging.channels import Envelope, OutboundChannel, envelope_for
-from shopify_app.models import Journey, Message, MessageStatus, Shop
+from shopify_app.models import LIVE_STATUSES, Journey, Message, MessageStatus, Shop
 from shopify_app.suppressions import suppress
 
 log = logging.getLogger(__name__)
 
+_MESSAGES: Table = Message.__table__  # type: ignore[attr-defined]  # set-based reads and writes, no ORM objects
 MAX_ATTEMPTS = 5
 RETRY_BASE = timedelta(minutes=5)
 MAX_ERROR = 2000
@@ -88,8 +93,10 @@ class SendProtocol:
         lease: timedelta = timedelta(minutes=5),
         max_attempts: int = MAX_ATTEMPTS,
         retry_base: timedelta = RETRY_BASE,
+        concurrency: int = 4,
     ) -> None:
         self.channels = channels
+        self._concurrency = concurrency  # hand-overs in flight per channel
         self._lease = lease
         self._max_attempts = max_attempts
         self._retry_base = retry_base
@@ -101,28 +108,68 @@ class SendProtocol:
     def prepare(
         self, session: Session, journey: Journey, shop: Shop, intent: SendIntent, now: datetime, *, leased_at: datetime
     ) -> Prepared:
-        """Commit-to-be: the message as SENDING, leased from `leased_at` (the real instant, which a frozen `now`
-        may be behind), rendered. Raises AlreadyHandled for a step that has a live message other than a deferred
-        one for the same channel and address."""
-        assert journey.id is not None
-        message = self._message_for(session, journey, intent, now)
-        assert message.id is not None
-        envelope = envelope_for(shop, message.id, message.address)
-        message.payload = self.channels[intent.channel].render(intent.content_id, intent.content, envelope)
-        message.status = MessageStatus.SENDING
-        message.lease_until = leased_at + self._lease
-        message.attempts += 1
-        message.error = None
-        return Prepared(
-            message_id=message.id,
-            journey_id=journey.id,
-            step=intent.step,
-            channel=intent.channel,
-            envelope=envelope,
-            payload=message.payload,
-            lease_until=message.lease_until,
-            attempts=message.attempts,
-        )
+        """One message; raises AlreadyHandled (see `prepare_many`)."""
+        [prepared] = self.prepare_many(session, [(journey, shop, intent)], now, leased_at=leased_at)
+        if isinstance(prepared, AlreadyHandled):
+            raise prepared
+        return prepared
+
+    def prepare_many(
+        self,
+        session: Session,
+        sends: Sequence[tuple[Journey, Shop, SendIntent]],
+        now: datetime,
+        *,
+        leased_at: datetime,
+    ) -> list[Prepared | AlreadyHandled]:
+        """Commit-to-be, for each send: the message as SENDING, leased from `leased_at` (the real instant, which
+        a frozen `now` may be behind), rendered. A step with a live message other than a deferred one for the
+        same channel and address gets AlreadyHandled instead: it is never sent twice. Set-based: a few
+        statements for the whole batch."""
+        slots = self._slots_for(session, [(journey, intent) for journey, _shop, intent in sends], now)
+        lease_until = leased_at + self._lease
+        prepared: list[Prepared | AlreadyHandled] = []
+        updates: list[dict[str, Any]] = []
+        for (journey, shop, intent), slot in zip(sends, slots, strict=True):
+            if isinstance(slot, AlreadyHandled):
+                prepared.append(slot)
+                continue
+            message_id, attempts = slot
+            assert journey.id is not None
+            envelope = envelope_for(shop, message_id, intent.address)
+            payload = self.channels[intent.channel].render(intent.content_id, intent.content, envelope)
+            updates.append({"b_id": message_id, "b_payload": payload, "b_lease": lease_until})
+            prepared.append(
+                Prepared(
+                    message_id, journey.id, intent.step, intent.channel, envelope, payload, lease_until, attempts + 1
+                )
+            )
+        if updates:
+            session.execute(
+                update(_MESSAGES)
+                .where(_MESSAGES.c.id == bindparam("b_id"))
+                .values(
+                    payload=bindparam("b_payload"), lease_until=bindparam("b_lease"), status=MessageStatus.SENDING,
+                    attempts=_MESSAGES.c.attempts + 1, error=None,
+                ),
+                updates,
+            )  # fmt: skip
+        return prepared
+
+    def hand_over_many(self, prepared: Sequence[Prepared], clock: BatchClock) -> list[Outcome]:
+        """Every message to its channel, at most `concurrency` hand-overs in flight per channel, over sessions
+        kept open for the batch. In the order given."""
+        outcomes: dict[int, Outcome] = {}
+        for channel_name in dict.fromkeys(p.channel for p in prepared):
+            batch = [p for p in prepared if p.channel == channel_name]
+            with self.channels[channel_name].sessions():
+                if self._concurrency == 1 or len(batch) == 1:
+                    results = [self.hand_over(p, clock) for p in batch]
+                else:
+                    with ThreadPoolExecutor(min(self._concurrency, len(batch)), "hand-over") as pool:
+                        results = list(pool.map(lambda p: self.hand_over(p, clock), batch))
+            outcomes.update({p.message_id: outcome for p, outcome in zip(batch, results, strict=True)})
+        return [outcomes[p.message_id] for p in prepared]
 
     def hand_over(self, prepared: Prepared, clock: BatchClock) -> Outcome:
         """Give the message to its channel, unless its lease ran out first. No database access."""
@@ -149,25 +196,58 @@ class SendProtocol:
         )
 
     def record(self, session: Session, prepared: Prepared, outcome: Outcome) -> MessageStatus:
-        """Store the outcome on the message; returns the status it now has (UNKNOWN stays UNKNOWN)."""
-        message = session.get(Message, prepared.message_id, with_for_update=True)
-        assert message is not None
-        message.provider = outcome.provider or message.provider
-        message.provider_message_id = outcome.provider_message_id or message.provider_message_id
-        if message.status != MessageStatus.SENDING:
-            log.warning("message %s: outcome %s arrived after it became %s", message.id, outcome.status, message.status)
-            return MessageStatus(message.status)
-        message.status = outcome.status
-        message.lease_until = None
-        message.error = outcome.error
-        if outcome.status is MessageStatus.SENT:
-            message.sent_at = outcome.at
-        if outcome.reason is Reason.SEND_REFUSED:
-            suppress(
-                session, shop_id=message.shop_id, channel=message.channel, address=message.address,
-                reason="refused", message_id=message.id, now=outcome.at,
+        [status] = self.record_many(session, [(prepared, outcome)])
+        return status
+
+    def record_many(self, session: Session, results: Sequence[tuple[Prepared, Outcome]]) -> list[MessageStatus]:
+        """Store each outcome on its message; returns the status each now has (UNKNOWN stays UNKNOWN)."""
+        table = _MESSAGES
+        ids = sorted(p.message_id for p, _outcome in results)
+        held = {
+            row.id: row
+            for row in session.execute(
+                rows_of(table.c.id, table.c.status, table.c.shop_id, table.c.channel, table.c.address)
+                .where(table.c.id.in_(ids))
+                .order_by(table.c.id)
+                .with_for_update()
+            )
+        }
+        statuses: list[MessageStatus] = []
+        taken: list[dict[str, Any]] = []
+        late: list[dict[str, Any]] = []
+        for prepared, outcome in results:
+            row = held[prepared.message_id]
+            provider = {"b_id": row.id, "b_provider": outcome.provider, "b_provider_id": outcome.provider_message_id}
+            if row.status != MessageStatus.SENDING:
+                log.warning("message %s: outcome %s came after it became %s", row.id, outcome.status, row.status)
+                statuses.append(MessageStatus(row.status))
+                late.append(provider)
+                continue
+            sent_at = outcome.at if outcome.status is MessageStatus.SENT else None
+            taken.append(provider | {"b_status": outcome.status, "b_error": outcome.error, "b_sent_at": sent_at})
+            if outcome.reason is Reason.SEND_REFUSED:
+                suppress(
+                    session, shop_id=row.shop_id, channel=row.channel, address=row.address,
+                    reason="refused", message_id=row.id, now=outcome.at,
+                )  # fmt: skip
+            statuses.append(outcome.status)
+        provider_values: dict[str, Any] = {
+            "provider": func.coalesce(bindparam("b_provider"), table.c.provider),
+            "provider_message_id": func.coalesce(bindparam("b_provider_id"), table.c.provider_message_id),
+        }
+        if taken:
+            session.execute(
+                update(table)
+                .where(table.c.id == bindparam("b_id"))
+                .values(
+                    status=bindparam("b_status"), lease_until=None, error=bindparam("b_error"),
+                    sent_at=bindparam("b_sent_at"), **provider_values,
+                ),
+                taken,
             )  # fmt: skip
-        return outcome.status
+        if late:  # an UNKNOWN message keeps its status; what the provider said of it is still worth keeping
+            session.execute(update(table).where(table.c.id == bindparam("b_id")).values(**provider_values), late)
+        return statuses
 
     def expire(self, session: Session, now: datetime) -> list[Message]:
         """Messages left SENDING past their lease belong to a worker that died mid-hand-over: UNKNOWN."""
@@ -191,34 +271,49 @@ class SendProtocol:
         retry_at = at + self._retry_base * (1 << (prepared.attempts - 1))
         return Outcome(MessageStatus.DEFERRED, Reason.SEND_DEFERRED, at, retry_at=retry_at, error=detail)
 
-    def _message_for(self, session: Session, journey: Journey, intent: SendIntent, now: datetime) -> Message:
-        """A deferred message of this step for the same channel and address is tried again; any other live
-        message of the step means it was handled; a deferred one for another address is cancelled."""
-        live = session.exec(
-            select(Message)
-            .where(Message.journey_id == journey.id, Message.step == intent.step)
-            .where(col(Message.status).in_([MessageStatus.SENDING, MessageStatus.SENT, MessageStatus.DEFERRED,
-                                            MessageStatus.UNKNOWN]))
-            .with_for_update()
-        ).first()  # fmt: skip
-        if live is not None:
-            if live.status != MessageStatus.DEFERRED:
-                raise AlreadyHandled(f"message {live.id} of step {intent.step} is {live.status}")
-            if (live.channel, live.address) == (intent.channel, intent.address):
-                return live
-            live.status = MessageStatus.CANCELLED
-            session.flush()
-        assert journey.id is not None
-        message = Message(
-            shop_id=journey.shop_id,
-            journey_id=journey.id,
-            flow=journey.flow,
-            step=intent.step,
-            channel=intent.channel,
-            address=intent.address,
-            status=MessageStatus.SENDING,
-            created_at=now,
+    def _slots_for(
+        self, session: Session, sends: Sequence[tuple[Journey, SendIntent]], now: datetime
+    ) -> list[tuple[int, int] | AlreadyHandled]:
+        """For each send, its message's (id, attempts so far): a deferred message of its step for the same
+        channel and address is tried again; any other live message of the step means it was handled; a deferred
+        one for another address is cancelled. New messages are inserted together, ids returned in order."""
+        table = _MESSAGES
+        journey_ids = sorted({journey.id for journey, _intent in sends if journey.id is not None})
+        live = {
+            (row.journey_id, row.step): row
+            for row in session.execute(
+                rows_of(table.c.id, table.c.journey_id, table.c.step, table.c.status, table.c.channel,
+                       table.c.address, table.c.attempts)
+                .where(table.c.journey_id.in_(journey_ids), table.c.status.in_([str(s) for s in LIVE_STATUSES]))
+                .order_by(table.c.id)
+                .with_for_update()
+            )
+        }  # fmt: skip
+        slots: list[tuple[int, int] | AlreadyHandled | None] = []
+        cancelled: list[int] = []
+        new: list[dict[str, Any]] = []
+        for journey, intent in sends:
+            assert journey.id is not None
+            existing = live.get((journey.id, intent.step))
+            if existing is not None and existing.status != MessageStatus.DEFERRED:
+                slots.append(AlreadyHandled(f"message {existing.id} of step {intent.step} is {existing.status}"))
+                continue
+            if existing is not None and (existing.channel, existing.address) == (intent.channel, intent.address):
+                slots.append((existing.id, existing.attempts))
+                continue
+            if existing is not None:
+                cancelled.append(existing.id)  # one live message per step: the old one stops being live first
+            slots.append(None)
+            new.append(
+                {"shop_id": journey.shop_id, "journey_id": journey.id, "flow": journey.flow, "step": intent.step,
+                 "channel": intent.channel, "address": intent.address, "payload": {},
+                 "status": MessageStatus.SENDING, "attempts": 0, "created_at": now}
+            )  # fmt: skip
+        if cancelled:
+            session.execute(update(table).where(table.c.id.in_(cancelled)).values(status=MessageStatus.CANCELLED))
+        ids = iter(
+            session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), new).scalars().all()
+            if new
+            else []
         )
-        session.add(message)
-        session.flush()  # the id goes into the unsubscribe link
-        return message
+        return [slot if slot is not None else (next(ids), 0) for slot in slots]

@@ -25,8 +25,8 @@ def on_checkout(ctx: WebhookContext) -> None:
     checkout.customer_id = customer.customer_id if customer else None
     checkout.email = fields.email(payload.get("email")) or (customer.email if customer else None)
     checkout.phone = fields.text(payload.get("phone"))
-    checkout.buyer_accepts_marketing = payload.get("buyer_accepts_marketing")
-    checkout.buyer_accepts_sms_marketing = payload.get("buyer_accepts_sms_marketing")
+    checkout.buyer_accepts_marketing = fields.flag(payload.get("buyer_accepts_marketing"))
+    checkout.buyer_accepts_sms_marketing = fields.flag(payload.get("buyer_accepts_sms_marketing"))
     checkout.sms_marketing_phone = fields.text(payload.get("sms_marketing_phone"))
     checkout.currency = fields.text(payload.get("presentment_currency") or payload.get("currency"))
     checkout.abandoned_checkout_url = fields.text(payload.get("abandoned_checkout_url"))

@@ -52,7 +52,7 @@ def order_from_webhook(payload: dict[str, Any]) -> OrderRecord:
         financial_status=fields.text(payload.get("financial_status")),
         fulfillment_status=fulfillment_status,
         fulfilled_at=_fulfilled_at(payload) if fulfillment_status == "fulfilled" else None,
-        accepts_marketing=_flag(payload.get("buyer_accepts_marketing")),
+        accepts_marketing=fields.flag(payload.get("buyer_accepts_marketing")),
         currency=fields.text(payload.get("currency")),  # the shop currency, as total_price is
         total_price=fields.amount(payload.get("total_price")),
         created_at=fields.instant(payload.get("created_at")),
@@ -122,10 +122,6 @@ def _note_last_order(write: MirrorWrite, customer_id: int, placed_at: datetime) 
         .where(or_(col(Customer.last_order_at).is_(None), col(Customer.last_order_at) < placed_at))
         .values(last_order_at=placed_at)
     )
-
-
-def _flag(value: Any) -> bool | None:
-    return value if isinstance(value, bool) else None
 
 
 def _fulfilled_at(payload: dict[str, Any]) -> datetime | None:

@@ -28,7 +28,10 @@ def on_product_deleted(ctx: WebhookContext) -> None:
     product = locked_row(ctx.session, Product, {"shop_id": ctx.shop.id, "product_id": product_id})
     product.deleted_at = ctx.observed_at
     for variant in ctx.session.exec(
-        select(Variant).where(Variant.shop_id == ctx.shop.id, Variant.product_id == product_id)
+        select(Variant)
+        .where(Variant.shop_id == ctx.shop.id, Variant.product_id == product_id)
+        .order_by(col(Variant.id))
+        .with_for_update()
     ):
         variant.deleted_at = variant.deleted_at or ctx.observed_at
 
@@ -93,7 +96,8 @@ def write_product(write: MirrorWrite, record: ProductRecord) -> None:
     product.updated_at = record.updated_at
     product.deleted_at = None
     listed: set[int] = set()
-    for item in record.variants:
+    # Locked in id order, not the payload's (which changes when the merchant reorders them).
+    for item in sorted(record.variants, key=lambda v: v.variant_id):
         variant = write_variant(write, item, fallback_updated_at=record.updated_at)
         listed.add(variant.variant_id)
         variant.image_url = item.image_url or record.image_url
@@ -103,6 +107,8 @@ def write_product(write: MirrorWrite, record: ProductRecord) -> None:
         select(Variant)
         .where(Variant.shop_id == write.shop_id, Variant.product_id == record.product_id)
         .where(col(Variant.deleted_at).is_(None), col(Variant.variant_id).not_in(listed))
+        .order_by(col(Variant.id))
+        .with_for_update()
     ):
         gone.deleted_at = record.updated_at or write.observed_at
 

@@ -8,9 +8,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, update
-from sqlmodel import Session, SQLModel, col
+from sqlmodel import Session, SQLModel, col, select
 
-from shopify_app.events.context import WebhookContext
+from shopify_app.events.context import PermanentEventError, WebhookContext
 from shopify_app.mirror import fields
 from shopify_app.models import PrivacyRequest, Shop, WebhookEvent
 from shopify_app.privacy.footprint import Footprint, Identity, find_footprint
@@ -18,6 +18,10 @@ from shopify_app.privacy.footprint import Footprint, Identity, find_footprint
 log = logging.getLogger(__name__)
 
 REDACTED = "redacted"
+
+
+class ErasureDeferred(Exception):
+    """Part of what is to be erased is in another worker's hands for a moment: the erasure is tried again."""
 
 
 def on_data_request(ctx: WebhookContext) -> None:
@@ -44,19 +48,28 @@ def on_customers_redact(ctx: WebhookContext) -> None:
     identity = Identity.from_payload(ctx.payload)
     shop_id = _shop_id(ctx)
     session = ctx.session
-    found = find_footprint(session, shop_id, identity, order_ids=_ids(ctx.payload, "orders_to_redact"))
+    found = find_footprint(session, shop_id, identity, order_ids=_ids(ctx.payload, "orders_to_redact"), lock=True)
     _erase(session, found)
     for event in found.events:
         event.body, event.body_purged_at = None, ctx.now
         event.email = None
-    # Earlier exports held the same data.
-    session.execute(
-        update(PrivacyRequest)
-        .where(col(PrivacyRequest.shop_id) == shop_id, col(PrivacyRequest.kind) == "data_request")
-        .where(col(PrivacyRequest.customer_id) == identity.customer_id)
-        .where(col(PrivacyRequest.export).is_not(None))
-        .values(export=None, export_erased_at=ctx.now)
+    # Earlier exports held the same data (locked in id order too, then erased).
+    exports = list(
+        session.exec(
+            select(PrivacyRequest.id)
+            .where(col(PrivacyRequest.shop_id) == shop_id, col(PrivacyRequest.kind) == "data_request")
+            .where(col(PrivacyRequest.customer_id) == identity.customer_id)
+            .where(col(PrivacyRequest.export).is_not(None))
+            .order_by(col(PrivacyRequest.id))
+            .with_for_update()
+        )
     )
+    if exports:
+        session.execute(
+            update(PrivacyRequest)
+            .where(col(PrivacyRequest.id).in_(exports))
+            .values(export=None, export_erased_at=ctx.now)
+        )
     _forget_own_body(ctx)
     session.add(
         PrivacyRequest(
@@ -75,9 +88,17 @@ def on_shop_redact(ctx: WebhookContext) -> None:
     """Delete everything of the shop; only the record that this happened remains."""
     session, shop = ctx.session, ctx.shop
     domain = shop.domain
-    session.execute(
-        delete(WebhookEvent).where(col(WebhookEvent.shop_domain) == domain).where(col(WebhookEvent.id) != ctx.event.id)
+    others = select(WebhookEvent.id).where(
+        col(WebhookEvent.shop_domain) == domain, col(WebhookEvent.id) != ctx.event.id
     )
+    # In id order, and never waiting for an event another worker has claimed (it may be waiting for this one):
+    # while one is being handled, the whole erasure waits for the next attempt.
+    free = list(session.exec(others.order_by(col(WebhookEvent.id)).with_for_update(skip_locked=True)))
+    busy = set(session.exec(others)) - set(free)
+    if busy:
+        raise ErasureDeferred(f"{len(busy)} of the shop's webhook events are being handled by another worker")
+    if free:
+        session.execute(delete(WebhookEvent).where(col(WebhookEvent.id).in_(free)))
     session.execute(delete(PrivacyRequest).where(col(PrivacyRequest.shop_domain) == domain))
     _forget_own_body(ctx)
     ctx.event.shop_id = None
@@ -118,8 +139,17 @@ def _shop_id(ctx: WebhookContext) -> int:
 
 
 def _ids(payload: dict[str, Any], key: str) -> list[int]:
+    """The ids listed under `key`; a value that is no 64-bit integer names nothing stored and is left out."""
     values = payload.get(key)
-    return [int(v) for v in values if str(v).isdigit()] if isinstance(values, list) else []
+    ids = []
+    for value in values if isinstance(values, list) else []:
+        try:
+            number = fields.integer(value)
+        except PermanentEventError:
+            continue
+        if number is not None:
+            ids.append(number)
+    return ids
 
 
 def _export(found: Footprint, identity: Identity, now: datetime) -> dict[str, Any]:
@@ -142,11 +172,22 @@ def _export(found: Footprint, identity: Identity, now: datetime) -> dict[str, An
                 "id": e.id,
                 "topic": e.topic,
                 "received_at": e.received_at.isoformat(),
-                "body": json.loads(e.body) if e.body else None,
+                "body": _body(e.body),
             }
             for e in found.events
         ],
     }
+
+
+def _body(body: bytes | None) -> Any:
+    """A raw body for the export: its JSON, or its text when it is not JSON Python can read (a malformed
+    delivery names the customer just as well)."""
+    if body is None:
+        return None
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):
+        return body.decode("utf-8", "replace")
 
 
 def _row(model: SQLModel) -> dict[str, Any]:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import socket
 import ssl
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,9 +31,9 @@ EMAIL = OutgoingEmail(
 )
 
 
-def sender(url: str, ca_file: Path | None = None) -> SmtpSender:
+def sender(url: str, ca_file: Path | None = None, **options: Any) -> SmtpSender:
     tls = ssl.create_default_context(cafile=str(ca_file)) if ca_file else None
-    return SmtpSender(SmtpConfig.from_url(url), timeout=5, tls=tls)
+    return SmtpSender(SmtpConfig.from_url(url), timeout=5, tls=tls, **options)
 
 
 def test_plain_delivery_puts_exact_headers_and_both_parts_on_the_wire() -> None:
@@ -120,3 +123,78 @@ def test_urls(url: str, expected: SmtpConfig) -> None:
 def test_a_url_that_is_not_smtp_is_refused() -> None:
     with pytest.raises(ValueError, match="expected smtp:// or smtps://"):
         SmtpConfig.from_url("http://mail.example")
+
+
+def test_one_session_carries_many_messages_inside_sessions() -> None:
+    with smtp_server() as server:
+        mailer = sender(server.url)
+        with mailer.sessions():
+            for number in range(5):
+                mailer.send(replace(EMAIL, recipient=f"customer{number}@example.com"), NOW)
+        mailer.send(EMAIL, NOW)  # outside: a session of its own, closed after
+    assert [r.session for r in server.sink.received] == [1, 1, 1, 1, 1, 2]
+    assert [r.recipients for r in server.sink.received][:2] == [["customer0@example.com"], ["customer1@example.com"]]
+
+
+def test_a_session_is_renewed_after_its_share_of_messages() -> None:
+    with smtp_server() as server:
+        mailer = sender(server.url, messages_per_session=2)
+        with mailer.sessions():
+            for _ in range(5):
+                mailer.send(EMAIL, NOW)
+    assert [r.session for r in server.sink.received] == [1, 1, 2, 2, 3]
+
+
+def test_a_refused_recipient_leaves_the_session_usable_for_the_next() -> None:
+    sink = Sink()
+    with smtp_server(sink=sink) as server:
+        mailer = sender(server.url)
+        with mailer.sessions():
+            mailer.send(EMAIL, NOW)
+            sink.refuse_with = "550 5.1.1 no such user"
+            with pytest.raises(DeliveryError) as raised:
+                mailer.send(replace(EMAIL, recipient="nobody@example.com"), NOW)
+            sink.refuse_with = None
+            mailer.send(EMAIL, NOW)
+    assert raised.value.failure is Failure.REFUSED
+    assert [(r.recipients, r.session) for r in sink.received] == [(["ada@example.com"], 1), (["ada@example.com"], 1)]
+
+
+def test_a_session_the_server_dropped_while_idle_is_replaced_once() -> None:
+    with smtp_server() as server:
+        mailer = sender(server.url)
+        with mailer.sessions():
+            mailer.send(EMAIL, NOW)
+            for connection in list(mailer._open):  # the server's idle timeout, as the client meets it
+                assert connection.sock is not None
+                connection.sock.shutdown(socket.SHUT_RDWR)
+            mailer.send(EMAIL, NOW)
+    assert [r.session for r in server.sink.received] == [1, 2]
+
+
+def test_non_ascii_names_subjects_and_bodies_arrive_intact() -> None:
+    email = replace(
+        EMAIL,
+        sender_name="Lümen Läden",
+        subject="Ada, ton panier t'attend — 2 articles",
+        text="Bonjour Ada,\nLa lampe «Étoile» coûte 79,00 €.\n",
+        html="<p>La lampe «Étoile» coûte 79,00 €.</p>",
+    )
+    with smtp_server() as server:
+        sender(server.url).send(email, NOW)
+    [received] = server.sink.received
+    assert received.data.isascii()  # 7-bit on the wire: encoded words and quoted-printable
+    parsed = received.parsed()
+    assert parsed["From"] == "Lümen Läden <hello@mail.lumen.example>"
+    assert parsed["Subject"] == "Ada, ton panier t'attend — 2 articles"
+    assert received.part("text/plain") == email.text
+    assert "«Étoile» coûte 79,00 €" in received.part("text/html")
+
+
+def test_a_body_with_very_long_lines_is_accepted_and_arrives_whole() -> None:
+    email = replace(EMAIL, text="word " * 400, html="<p>" + "word " * 400 + "</p>")  # lines of 2,000 characters
+    with smtp_server() as server:
+        sender(server.url).send(email, NOW)
+    [received] = server.sink.received
+    assert max(len(line) for line in received.data.split(b"\r\n")) <= 998
+    assert received.part("text/plain") == email.text

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from sqlalchemy import make_url, text
+from sqlalchemy import URL, make_url, text
 from sqlmodel import SQLModel
 
 import shopify_app.models  # noqa: F401  registers the tables
@@ -43,8 +43,8 @@ def sqlite_database(directory: Path) -> Iterator[str]:
 
 
 @contextmanager
-def postgres_database() -> Iterator[str]:
-    """A fresh schema in the test database, so parallel runs never see each other's rows."""
+def postgres_schema() -> Iterator[tuple[URL, str]]:
+    """The test database's URL and a fresh, empty schema in it (named `chorus_test_<hex>`), dropped after."""
     base = make_url(postgres_base_url())
     conninfo = base.set(drivername="postgresql").render_as_string(hide_password=False)
     try:
@@ -54,13 +54,20 @@ def postgres_database() -> Iterator[str]:
     schema = f"chorus_test_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(conninfo, autocommit=True) as connection:
         connection.execute(f'CREATE SCHEMA "{schema}"')
-    url = base.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
     try:
-        migrate.upgrade(url)
-        yield url
+        yield base, schema
     finally:
         with psycopg.connect(conninfo, autocommit=True) as connection:
             connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A fresh schema in the test database, so parallel runs never see each other's rows."""
+    with postgres_schema() as (base, schema):
+        url = base.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
+        migrate.upgrade(url)
+        yield url
 
 
 def empty_all_tables(url: str) -> None:

@@ -30,6 +30,7 @@ class Received:
     mail_from: str
     recipients: list[str]
     data: bytes  # as it came over the wire
+    session: int = 0  # which SMTP session (connection) it came on, numbered from 1
 
     def parsed(self) -> EmailMessage:
         message = message_from_bytes(self.data, policy=policy.default)
@@ -51,6 +52,7 @@ class Sink:
     data_started: threading.Event = field(default_factory=threading.Event)
     refuse_with: str | None = None  # e.g. "550 5.1.1 no such user"
     hang_in_data: bool = False
+    sessions: dict[int, int] = field(default_factory=dict)  # id of aiosmtpd's session -> its number
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
         if self.refuse_with:
@@ -59,7 +61,10 @@ class Sink:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
+        number = self.sessions.setdefault(id(session), len(self.sessions) + 1)
+        self.received.append(
+            Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content, session=number)
+        )
         self.data_started.set()
         if self.hang_in_data:
             await asyncio.sleep(3600)  # the client is killed meanwhile
