@@ -80,6 +80,8 @@ class Worker:
                 base_delay=timedelta(seconds=settings.event_retry_base_seconds),
             ),
             journeys=self._hooks,
+            lease=timedelta(seconds=settings.event_claim_lease_seconds),
+            max_claims=settings.event_max_claims,
         )
         access = ShopifyAccess(runtime)
         sync = StoreSync(access)
@@ -92,6 +94,7 @@ class Worker:
                 EMAIL_UNSUBSCRIBE_JOB: EmailUnsubscribeJob(access),
                 SUBSCRIPTIONS_JOB: SubscriptionsJob(access, settings),
             },
+            max_claims=settings.event_max_claims,
         )
         self._reconcile_every = timedelta(minutes=settings.reconcile_interval_minutes)
         self._swept_at: datetime | None = None

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+import pytest
 import responses
 
 from shopify_app.app import create_app
-from shopify_app.jobs.queue import enqueue
+from shopify_app.jobs.queue import JobOutcome, JobRunner, enqueue
 from shopify_app.messaging.unsubscribe import EMAIL_UNSUBSCRIBE_JOB
-from shopify_app.models import Job, Shop, Suppression
+from shopify_app.models import Job, JobStatus, Shop, Suppression
 from shopify_app.runtime import Runtime
 from tests import test_abandoned_checkout_flow as checkout_flow
 from tests.conftest import RECEIVED_AT
@@ -73,3 +74,36 @@ def test_enqueue_merges_only_identical_pending_jobs(runtime: Runtime, shop: Shop
 
     jobs = [(j.kind, j.arguments) for j in db.all(Job, Job.kind != "install")]
     assert jobs == [(EMAIL_UNSUBSCRIBE_JOB, ada), (EMAIL_UNSUBSCRIBE_JOB, grace), ("reconcile", {})]
+
+
+class Killed(BaseException):
+    """What the worker sees of a crash in a job: nothing after it (the process is gone, the lease stays)."""
+
+
+def test_a_job_that_kills_every_worker_running_it_is_parked_after_three_claims(
+    runtime: Runtime, shop: Shop, db: Db
+) -> None:
+    assert shop.id is not None
+    with db.write() as session:
+        enqueue(session, shop.id, "deadly", RECEIVED_AT)
+    runs = 0
+
+    def deadly(_job: Job, _now: datetime) -> JobOutcome:
+        nonlocal runs
+        runs += 1
+        raise Killed
+
+    queue = JobRunner(runtime.engine, {"deadly": deadly}, lease=timedelta(minutes=15), max_claims=3)
+    later = RECEIVED_AT
+    for _crash in range(3):
+        with pytest.raises(Killed):
+            queue.run_due(later)
+        later += timedelta(minutes=16)  # its lease ran out: the worker that held it is gone
+
+    report = queue.run_due(later)
+
+    assert (runs, report.parked) == (3, 1)
+    job = db.one(Job, Job.kind == "deadly")
+    assert (job.status, job.lease_until) == (JobStatus.PARKED, None)
+    assert job.last_error == "claimed 3 times and never finished: its worker stopped each time"
+    assert queue.run_due(later + timedelta(hours=1)).parked == 0  # and it stays parked

@@ -144,6 +144,7 @@ def test_only_a_first_and_recent_subscription_is_welcomed(store: Runtime, smtp: 
     subscribe(store)
     run_worker(store, FIRST_RUN)
     consent_update(store, "unsubscribed", ENTERED + timedelta(hours=3))
+    process(store, ENTERED + timedelta(hours=3, minutes=1))
     consent_update(store, "subscribed", ENTERED + timedelta(hours=6))
     run_worker(store, ENTERED + timedelta(hours=7))
     run_worker(store, THIRD_DUE + MINUTE)

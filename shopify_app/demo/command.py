@@ -60,6 +60,10 @@ def demo_settings(directory: Path, port: int, smtp_url: str) -> Settings:
         # The demo shop exists only here: nothing may be asked of a real Shopify.
         webhooks_managed_by="toml",
         sync_on_install=False,
+        # The story's webhooks are hours apart but posted at once: handled one by one, each journey meets the
+        # store as it was then (a live worker handles them as they come; together, they would be decided on
+        # the state they leave, and Grace's checkout, bought before its journey started, would start none).
+        worker_batch_size=1,
     )
 
 

@@ -2,17 +2,34 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from sqlmodel import Session
 
 from shopify_app.models import Shop, WebhookEvent
 
-if TYPE_CHECKING:
-    from shopify_app.journeys.hooks import JourneyHooks
+
+class Journeys(Protocol):
+    """What a handler tells the journeys: the store did something that starts flows, or changed something
+    that journeys may depend on. Carried out at once (`JourneyHooks`) or with the worker's batch."""
+
+    def trigger(
+        self, session: Session, shop: Shop, event: str, subject: str, now: datetime, *, at: datetime | None = None
+    ) -> int: ...
+
+    def touch(
+        self,
+        session: Session,
+        shop: Shop,
+        now: datetime,
+        *,
+        subjects: Collection[str] = (),
+        customer_id: int | None = None,
+        email: str | None = None,
+    ) -> int: ...
 
 
 class PermanentEventError(Exception):
@@ -43,7 +60,7 @@ class WebhookContext:
     event: WebhookEvent
     payload: dict[str, Any]
     now: datetime
-    journeys: JourneyHooks | None = None  # None: only the mirror is kept (tests of the mirror alone)
+    journeys: Journeys | None = None  # None: only the mirror is kept (tests of the mirror alone)
 
     @property
     def observed_at(self) -> datetime:

@@ -64,10 +64,13 @@ class JobReport(Tally):
 
 
 class JobRunner:
-    def __init__(self, engine: Engine, handlers: Mapping[str, JobHandler], *, lease: timedelta = LEASE) -> None:
+    def __init__(
+        self, engine: Engine, handlers: Mapping[str, JobHandler], *, lease: timedelta = LEASE, max_claims: int = 3
+    ) -> None:
         self._engine = engine
         self._handlers = handlers
         self._lease = lease
+        self._max_claims = max_claims
 
     def run_due(self, now: datetime, *, stop: threading.Event | None = None) -> JobReport:
         """Every job due at `now`, one at a time, each outside any long transaction. A job that continues
@@ -76,6 +79,9 @@ class JobRunner:
         report = JobReport()
         sliced: set[int] = set()
         while not (stop is not None and stop.is_set()) and (job := self._claim(now, sliced)) is not None:
+            if job.status == JobStatus.PARKED:
+                report += JobReport(parked=1)
+                continue
             result = self._run(job, now)
             if result.continued:
                 sliced.add(job.id or 0)
@@ -100,8 +106,15 @@ class JobRunner:
             ).first()
             if job is None:
                 return None
+            if job.status == JobStatus.RUNNING and job.claims >= self._max_claims:
+                # Every worker that ran it died (a crash, the out-of-memory killer): it must not take more down.
+                job.status, job.finished_at, job.lease_until = JobStatus.PARKED, now, None
+                job.last_error = f"claimed {job.claims} times and never finished: its worker stopped each time"
+                log.error("job %s (%s) parked: claimed %d times without finishing", job.id, job.kind, job.claims)
+                return job
             job.status = JobStatus.RUNNING
             job.attempts += 1
+            job.claims += 1
             job.lease_until = now + self._lease
             return job
 
@@ -118,7 +131,7 @@ class JobRunner:
         with Session(self._engine) as session, session.begin():
             stored = session.get(Job, job.id, with_for_update=True)
             assert stored is not None
-            stored.lease_until = None
+            stored.lease_until, stored.claims = None, 0
             if error is None and outcome in (JobOutcome.CONTINUE, JobOutcome.WAIT):
                 stored.status, stored.attempts = JobStatus.PENDING, 0
                 stored.run_after = now if outcome is JobOutcome.CONTINUE else now + WAIT

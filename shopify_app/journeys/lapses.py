@@ -15,6 +15,7 @@ from sqlmodel import Session, col, select
 
 from flows.definition import FlowDefinition
 from shopify_app.journeys.hooks import JourneyHooks
+from shopify_app.journeys.store import Trace
 from shopify_app.journeys.tuning import load_tuning
 from shopify_app.mirror.store import locked_row
 from shopify_app.models import Customer, Shop, ShopFlow
@@ -84,9 +85,8 @@ def _sweep_batch(
             row.swept_until = last
         else:
             row.swept_until = threshold
-        entered = 0
-        for customer in crossed:
-            assert customer.last_order_at is not None
-            crossing = customer.last_order_at + definition.trigger.after
-            entered += hooks.enter(session, shop, definition, str(customer.customer_id), now, at=crossing)
+        crossings = {str(c.customer_id): c.last_order_at + definition.trigger.after for c in crossed if c.last_order_at}
+        trace = Trace()
+        entered = hooks.enter_many(session, shop, definition, crossings, now, trace)
+        trace.write(session)
         return entered

@@ -7,12 +7,13 @@ the trace is complete by construction.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 import psycopg
 from sqlalchemy import ColumnElement, Connection, func, insert, or_, update
+from sqlalchemy import select as rows_of
 from sqlmodel import Session, col, select
 
 from flows import journey as pure
@@ -48,48 +49,66 @@ def to_pure(row: Journey) -> pure.Journey:
     )
 
 
-def open_journey(session: Session, shop_id: int, flow: str, subject: str) -> Journey | None:
-    """The subject's open (ineligible, waiting or sending) journey in the flow, locked."""
-    return session.exec(
+def open_journeys(session: Session, shop_id: int, flow: str, subjects: Collection[str]) -> dict[str, Journey]:
+    """The subjects' open (ineligible, waiting or sending) journeys in the flow, locked in id order."""
+    if not subjects:
+        return {}
+    rows = session.exec(
         select(Journey)
-        .where(Journey.shop_id == shop_id, Journey.flow == flow, Journey.subject == subject)
+        .where(Journey.shop_id == shop_id, Journey.flow == flow, col(Journey.subject).in_(list(subjects)))
         .where(col(Journey.state).in_(OPEN_STATES))
+        .order_by(col(Journey.id))
         .with_for_update()
-    ).first()
-
-
-def last_entry(session: Session, shop_id: int, flow: str, subject: str) -> datetime | None:
-    latest: datetime | None = session.exec(
-        select(func.max(Journey.entered_at)).where(
-            Journey.shop_id == shop_id, Journey.flow == flow, Journey.subject == subject
-        )
-    ).one()
-    return latest
-
-
-def active_of_customer(session: Session, shop_id: int, flow: str, key: str | None, subject: str) -> list[Journey]:
-    """The customer's other active journeys in the flow, locked."""
-    if key is None:
-        return []
-    return list(
-        session.exec(
-            select(Journey)
-            .where(Journey.shop_id == shop_id, Journey.flow == flow, Journey.exclusive_key == key)
-            .where(col(Journey.state).in_(ACTIVE_STATES), Journey.subject != subject)
-            .with_for_update()
-        )
     )
+    return {row.subject: row for row in rows}
+
+
+def last_entries(session: Session, shop_id: int, flow: str, subjects: Collection[str]) -> dict[str, datetime]:
+    """Each subject's latest entry into the flow, for those that entered before."""
+    if not subjects:
+        return {}
+    rows = session.execute(
+        rows_of(Journey.subject, func.max(Journey.entered_at))  # type: ignore[call-overload]
+        .where(Journey.shop_id == shop_id, Journey.flow == flow, col(Journey.subject).in_(list(subjects)))
+        .group_by(Journey.subject)
+    )
+    return {subject: at for subject, at in rows if at is not None}
+
+
+def active_by_customer(session: Session, shop_id: int, flow: str, keys: Collection[str]) -> dict[str, list[Journey]]:
+    """The active journeys of these customers in the flow (where it allows one each), locked in id order."""
+    if not keys:
+        return {}
+    found: dict[str, list[Journey]] = {}
+    for row in session.exec(
+        select(Journey)
+        .where(Journey.shop_id == shop_id, Journey.flow == flow, col(Journey.exclusive_key).in_(list(keys)))
+        .where(col(Journey.state).in_(ACTIVE_STATES))
+        .order_by(col(Journey.id))
+        .with_for_update()
+    ):
+        found.setdefault(row.exclusive_key or "", []).append(row)
+    return found
 
 
 def journeys_touching(
-    session: Session, shop_id: int, *, subjects: Sequence[str], customer_id: int | None, email: str | None
+    session: Session,
+    shop_id: int,
+    *,
+    subjects: Collection[str] = (),
+    customer_ids: Collection[int] = (),
+    emails: Collection[str] = (),
 ) -> list[Journey]:
-    """Active journeys about these subjects or this customer, locked: an event may end or move them."""
-    ties: list[ColumnElement[bool]] = [col(Journey.subject).in_(list(subjects))] if subjects else []
-    if customer_id is not None:
-        ties.append(col(Journey.customer_id) == customer_id)
-    if email:
-        ties.append(col(Journey.email) == email)
+    """Active journeys about these subjects or customers, locked in id order: events may end or move them."""
+    ties: list[ColumnElement[bool]] = [
+        col(column).in_(list(values))
+        for column, values in (
+            (Journey.subject, subjects),
+            (Journey.customer_id, customer_ids),
+            (Journey.email, emails),
+        )
+        if values
+    ]
     if not ties:
         return []
     return list(
@@ -115,28 +134,30 @@ def new_row(shop_id: int, definition: FlowDefinition, subject: str, now: datetim
 
 
 class Trace:
-    """Decisions to write together at the end of a batch (one multi-row insert, not one object each)."""
+    """Decisions to write together at the end of a batch (one multi-row insert or COPY, not one object each)."""
 
     def __init__(self) -> None:
-        self._rows: list[dict[str, Any]] = []
+        self._rows: list[tuple[Journey, dict[str, Any]]] = []
 
     def add(
         self, row: Journey, step: str | None, outcome: str, reason: str, detail: Mapping[str, Any], at: datetime
     ) -> None:
-        assert row.id is not None
-        self._rows.append(
-            {"shop_id": row.shop_id, "journey_id": row.id, "flow": row.flow, "step": step, "outcome": outcome,
-             "reason": str(reason), "detail": dict(detail), "decided_at": at}
-        )  # fmt: skip
+        # The row, not its id: a journey entered in this batch gets its id when the batch is flushed.
+        values = {"step": step, "outcome": outcome, "reason": str(reason), "detail": dict(detail), "decided_at": at}
+        self._rows.append((row, values))
 
     def write(self, session: Session) -> None:
         if not self._rows:
             return
+        session.flush()  # new journeys (one multi-row insert), and the unique indexes checked
+        rows = [
+            {"shop_id": row.shop_id, "journey_id": row.id, "flow": row.flow, **values} for row, values in self._rows
+        ]
         connection = session.connection()
         if connection.dialect.name == "postgresql":
-            _copy_decisions(connection, self._rows)  # COPY: several times faster than a multi-row insert
+            _copy_decisions(connection, rows)  # COPY: several times faster than a multi-row insert
         else:
-            session.execute(insert(Decision), self._rows)
+            session.execute(insert(Decision), rows)
         self._rows = []
 
 
@@ -185,15 +206,10 @@ def apply(
     row.previous_at = journey.previous_at
     row.performed = {step: str(outcome) for step, outcome in journey.performed.items()}
     exclusive = definition is not None and definition.entry.one_active_per_customer and journey.active
-    key = customer_key(row.customer_id, row.email) if exclusive else None
-    claims = key is not None and key != row.exclusive_key
-    row.exclusive_key = key
+    row.exclusive_key = customer_key(row.customer_id, row.email) if exclusive else None
     row.updated_at = now
-    if row.id is None or claims:
-        # A new journey needs its id (for the decisions); a claim of the customer is checked by the unique
-        # index now, while the caller can still tell which subject it was about.
+    if row.id is None:
         session.add(row)
-        session.flush()
     own = trace or Trace()
     for decision in advance.decisions:
         own.add(row, decision.step, decision.outcome, decision.reason, decision.detail, now)

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Index, LargeBinary, UniqueConstraint
+from sqlalchemy import BigInteger, Index, LargeBinary, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from shopify_app.db.types import BigId, UTCDateTime
@@ -17,6 +17,9 @@ class EventStatus(StrEnum):
     UNHANDLED = "unhandled"  # a topic Chorus has no handler for
 
 
+_PENDING = text("status = 'pending'")
+
+
 class WebhookEvent(SQLModel, table=True):
     """One Shopify webhook delivery, stored verbatim before anything else happens to it."""
 
@@ -28,6 +31,9 @@ class WebhookEvent(SQLModel, table=True):
         Index("ix_webhook_events_received_at", "received_at"),
         Index("ix_webhook_events_shop_customer", "shop_id", "customer_id"),
         Index("ix_webhook_events_shop_email", "shop_id", "email"),
+        # The claim's two reads: each shop's oldest pending events, and the claims whose lease ran out.
+        Index("ix_webhook_events_pending_shop", "shop_id", "id", sqlite_where=_PENDING, postgresql_where=_PENDING),
+        Index("ix_webhook_events_pending_lease", "claimed_until", sqlite_where=_PENDING, postgresql_where=_PENDING),
     )
 
     id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
@@ -46,6 +52,10 @@ class WebhookEvent(SQLModel, table=True):
     # NULL means "as soon as possible"; set only when a failed attempt is retried later.
     next_attempt_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_error: str | None = None
+    # The claim: until when the worker `claimed_by` holds it, and how often it was claimed without finishing.
+    claimed_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    claimed_by: str | None = Field(default=None, max_length=100)
+    claims: int = 0
     processed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     # Whom the delivery is about, noted when it is handled (for the customer's timeline).
     customer_id: int | None = Field(default=None, sa_type=BigInteger)

@@ -35,6 +35,7 @@ class Job(SQLModel, table=True):
     attempts: int = 0
     run_after: datetime = Field(sa_type=UTCDateTime)
     lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    claims: int = 0  # claims since it last finished or failed cleanly: more than one, and its worker died
     last_error: str | None = None
     created_at: datetime = Field(sa_type=UTCDateTime)
     finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
