@@ -16,7 +16,7 @@ from types import FrameType
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from shopify_app.events.processor import BatchReport, EventProcessor, RetryPolicy
-from shopify_app.events.registry import HANDLERS
+from shopify_app.events.registry import HANDLERS, PRELOAD
 from shopify_app.events.retention import purge_raw_bodies
 from shopify_app.jobs.consent import EmailUnsubscribeJob
 from shopify_app.jobs.install import SUBSCRIPTIONS_JOB, InstallJob, SubscriptionsJob, enqueue_subscription_updates
@@ -82,6 +82,7 @@ class Worker:
             journeys=self._hooks,
             lease=timedelta(seconds=settings.event_claim_lease_seconds),
             max_claims=settings.event_max_claims,
+            preload=PRELOAD,
         )
         access = ShopifyAccess(runtime)
         sync = StoreSync(access)

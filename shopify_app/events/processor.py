@@ -21,7 +21,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -62,6 +62,8 @@ class RetryPolicy:
 
 
 Outcome = Literal["done", "retry", "parked"]
+# Reads (and locks) at once what a batch's handlers will need, before any of them runs.
+Preload = Callable[[Session, Sequence[WebhookContext]], None]
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,7 @@ class EventProcessor:
         journeys: JourneyHooks | None = None,
         lease: timedelta = timedelta(minutes=5),
         max_claims: int = 3,
+        preload: Preload | None = None,
     ) -> None:
         self._engine = engine
         self._handlers = handlers
@@ -107,6 +110,7 @@ class EventProcessor:
         self._worker_id = worker_id or worker_identity()
         self._lease = lease
         self._max_claims = max_claims
+        self._preload = preload
 
     def drain(self, now: datetime, *, stop: threading.Event | None = None) -> BatchReport:
         """Handle batches until no event is due at `now` (failed ones wait for their retry time), or until `stop`
@@ -292,12 +296,14 @@ class EventProcessor:
     def _run(self, session: Session, ready: Sequence[_Prepared], now: datetime) -> None:
         """Every event's handler in order, then what they mean for journeys, all at once."""
         journeys = JourneyBatch(self._journeys) if self._journeys is not None else None
-        for item in ready:
-            item.handler(
-                WebhookContext(
-                    session=session, shop=item.shop, event=item.event, payload=item.payload, now=now, journeys=journeys
-                )
-            )
+        contexts = [
+            WebhookContext(session=session, shop=p.shop, event=p.event, payload=p.payload, now=now, journeys=journeys)
+            for p in ready
+        ]
+        if self._preload is not None:
+            self._preload(session, contexts)
+        for item, ctx in zip(ready, contexts, strict=True):
+            item.handler(ctx)
         if journeys is not None:
             journeys.flush(session, now)
 

@@ -9,6 +9,7 @@ from shopify_app.journeys.reactions import after_checkout, after_customer, after
 from shopify_app.mirror.checkouts import on_checkout
 from shopify_app.mirror.customers import on_customer, on_email_consent, on_sms_consent
 from shopify_app.mirror.orders import on_order
+from shopify_app.mirror.preload import preload
 from shopify_app.mirror.products import on_product, on_product_deleted, on_variant_stock
 from shopify_app.privacy.requests import on_customers_redact, on_data_request, on_shop_redact
 from shopify_app.shops import on_app_uninstalled, on_shop_update
@@ -54,3 +55,4 @@ HANDLERS: Mapping[str, Handler] = {
 }
 
 HANDLED_TOPICS = frozenset(HANDLERS)
+PRELOAD = preload  # the mirror rows a batch of these topics writes, locked before its handlers run

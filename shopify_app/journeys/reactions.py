@@ -6,12 +6,13 @@ journeys it touches, so a goal (an order, a completed checkout, an unsubscribe) 
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlmodel import select
 
 from shopify_app.events.context import WebhookContext
 from shopify_app.mirror import fields
+from shopify_app.mirror.store import RowCache, known_row
 from shopify_app.models import ConsentRecord, Customer
 
 # A subscription older than this when Chorus first hears of it is not a new subscriber.
@@ -73,9 +74,7 @@ def _welcome_if_new(ctx: WebhookContext, customer_id: int | None) -> None:
 def _customer(ctx: WebhookContext, customer_id: int | None) -> Customer | None:
     if customer_id is None:
         return None
-    return ctx.session.exec(
-        select(Customer).where(Customer.shop_id == ctx.shop.id, Customer.customer_id == customer_id)
-    ).first()
+    return known_row(ctx.session, Customer, {"shop_id": ctx.shop.id, "customer_id": customer_id})
 
 
 def _newly_subscribed(ctx: WebhookContext, customer: Customer) -> bool:
@@ -86,15 +85,24 @@ def _newly_subscribed(ctx: WebhookContext, customer: Customer) -> bool:
     """
     if customer.email_consent_state != "subscribed":
         return False
-    records = ctx.session.exec(
-        select(ConsentRecord.webhook_event_id, ConsentRecord.consent_updated_at).where(
-            ConsentRecord.shop_id == ctx.shop.id,
-            ConsentRecord.customer_id == customer.customer_id,
-            ConsentRecord.channel == "email",
-            ConsentRecord.state == "subscribed",
-        )
-    ).all()
+    cache = RowCache.of(ctx.session)
+    records = cache.subscriptions.get(customer.customer_id) if cache is not None else None
+    if records is None:
+        records = _subscriptions(ctx, customer.customer_id)
     if len(records) != 1:
         return False
     [(event_id, changed_at)] = records
     return event_id == ctx.event.id and changed_at >= ctx.observed_at - NEW_SUBSCRIBER_WINDOW
+
+
+def _subscriptions(ctx: WebhookContext, customer_id: int) -> list[tuple[int | None, datetime]]:
+    return list(
+        ctx.session.exec(
+            select(ConsentRecord.webhook_event_id, ConsentRecord.consent_updated_at).where(
+                ConsentRecord.shop_id == ctx.shop.id,
+                ConsentRecord.customer_id == customer_id,
+                ConsentRecord.channel == "email",
+                ConsentRecord.state == "subscribed",
+            )
+        )
+    )

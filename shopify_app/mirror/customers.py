@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from shopify_app.events.context import MirrorWrite, WebhookContext
 from shopify_app.mirror import fields
-from shopify_app.mirror.store import is_newer, locked_row
+from shopify_app.mirror.store import RowCache, is_newer, locked_row
 from shopify_app.models import ConsentRecord, Customer
 from shopify_app.shopify.sync_queries import CustomerRecord, MarketingConsent
 
@@ -101,6 +101,9 @@ def write_consent(write: MirrorWrite, customer: Customer, channel: Channel, cons
     if channel == "sms":
         customer.sms_consent_collected_from = consent.collected_from
     if (consent.state, consent.opt_in_level) != (held_state, held_level):
+        cache = RowCache.of(write.session)
+        if cache is not None and channel == "email" and consent.state == "subscribed":
+            cache.note_subscription(customer.customer_id, write.event_id, changed_at)
         write.session.add(
             ConsentRecord(
                 shop_id=customer.shop_id,

@@ -16,7 +16,7 @@ from sqlmodel import col
 from shopify_app.events.context import MirrorWrite, WebhookContext
 from shopify_app.mirror import fields
 from shopify_app.mirror.customers import customer_from_webhook, write_customer
-from shopify_app.mirror.store import is_newer, locked_row
+from shopify_app.mirror.store import RowCache, is_newer, locked_row
 from shopify_app.models import Customer, Order
 from shopify_app.shopify.sync_queries import OrderLineRecord, OrderRecord
 
@@ -116,6 +116,12 @@ def write_order(
 
 def _note_last_order(write: MirrorWrite, customer_id: int, placed_at: datetime) -> None:
     """The customer's latest order time only moves forward (a lapse flow reads it through its index)."""
+    cache = RowCache.of(write.session)
+    held = cache.get(Customer, {"shop_id": write.shop_id, "customer_id": customer_id}) if cache else None
+    if held is not None:
+        if held.last_order_at is None or held.last_order_at < placed_at:
+            held.last_order_at = placed_at
+        return
     write.session.execute(
         update(Customer)
         .where(col(Customer.shop_id) == write.shop_id, col(Customer.customer_id) == customer_id)

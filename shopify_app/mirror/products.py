@@ -12,7 +12,7 @@ from sqlmodel import col, select
 
 from shopify_app.events.context import MirrorWrite, WebhookContext
 from shopify_app.mirror import fields
-from shopify_app.mirror.store import is_newer, locked_row
+from shopify_app.mirror.store import RowCache, is_newer, locked_row
 from shopify_app.models import Product, Variant
 from shopify_app.shopify.sync_queries import ProductRecord, VariantRecord
 
@@ -27,12 +27,7 @@ def on_product_deleted(ctx: WebhookContext) -> None:
     product_id = fields.integer(fields.required(ctx.payload, "id"))
     product = locked_row(ctx.session, Product, {"shop_id": ctx.shop.id, "product_id": product_id})
     product.deleted_at = ctx.observed_at
-    for variant in ctx.session.exec(
-        select(Variant)
-        .where(Variant.shop_id == ctx.shop.id, Variant.product_id == product_id)
-        .order_by(col(Variant.id))
-        .with_for_update()
-    ):
+    for variant in _variants_of(ctx.mirror, product_id):
         variant.deleted_at = variant.deleted_at or ctx.observed_at
 
 
@@ -103,14 +98,9 @@ def write_product(write: MirrorWrite, record: ProductRecord) -> None:
         variant.image_url = item.image_url or record.image_url
         variant.url = f"{product.url}?variant={variant.variant_id}" if product.url else None
     # Variants the product no longer lists were deleted in the store.
-    for gone in write.session.exec(
-        select(Variant)
-        .where(Variant.shop_id == write.shop_id, Variant.product_id == record.product_id)
-        .where(col(Variant.deleted_at).is_(None), col(Variant.variant_id).not_in(listed))
-        .order_by(col(Variant.id))
-        .with_for_update()
-    ):
-        gone.deleted_at = record.updated_at or write.observed_at
+    for gone in _variants_of(write, record.product_id):
+        if gone.deleted_at is None and gone.variant_id not in listed:
+            gone.deleted_at = record.updated_at or write.observed_at
 
 
 def write_variant(write: MirrorWrite, record: VariantRecord, fallback_updated_at: datetime | None = None) -> Variant:
@@ -131,6 +121,21 @@ def write_variant(write: MirrorWrite, record: VariantRecord, fallback_updated_at
     variant.updated_at = updated_at
     variant.deleted_at = None
     return variant
+
+
+def _variants_of(write: MirrorWrite, product_id: int | None) -> list[Variant]:
+    """The product's variants, locked: from the batch's cache when it holds them all."""
+    cache = RowCache.of(write.session)
+    if cache is not None and ("variants_of", (write.shop_id, product_id)) in cache.complete:
+        return [v for v in cache.rows(Variant) if v.shop_id == write.shop_id and v.product_id == product_id]
+    return list(
+        write.session.exec(
+            select(Variant)
+            .where(Variant.shop_id == write.shop_id, Variant.product_id == product_id)
+            .order_by(col(Variant.id))
+            .with_for_update()
+        )
+    )
 
 
 def _after_deletion(updated_at: datetime | None, product: Product) -> bool:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shopify_app.events.processor import BatchReport, EventProcessor
-from shopify_app.events.registry import HANDLERS
+from shopify_app.events.registry import HANDLERS, PRELOAD
 from shopify_app.journeys.hooks import for_runtime
 from shopify_app.runtime import Runtime
 from shopify_app.webhooks.intake import Delivery, Outcome
@@ -32,4 +32,5 @@ def deliver(
 
 def process(runtime: Runtime, now: datetime = NOW, **options: Any) -> BatchReport:
     """Handle the stored events as the worker does (journeys included), without sending anything."""
+    options = {"preload": PRELOAD, **options}
     return EventProcessor(runtime.engine, HANDLERS, journeys=for_runtime(runtime), **options).drain(now)
