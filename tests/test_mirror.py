@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from sqlmodel import select
+
 from shopify_app.models import Checkout, ConsentRecord, Customer, Order, Product, Shop, Variant
 from shopify_app.runtime import Runtime
 from tests.support import payloads, webhooks
@@ -411,3 +413,21 @@ def test_the_customers_last_order_time_only_moves_forward_and_a_cancelled_order_
     assert db.one(Customer).last_order_at == at("2026-11-10T12:00:00Z")
     place(4, "2026-11-18T12:00:00Z")
     assert db.one(Customer).last_order_at == at("2026-11-18T12:00:00Z")
+
+
+def test_a_rewrite_with_the_values_held_leaves_the_row_clean_and_a_real_change_is_stored(
+    runtime: Runtime, shop: Shop, db: Db
+) -> None:
+    with db.write() as session:
+        session.add(Checkout(shop_id=shop.id, token="ck-9", line_items=[{"variant_id": 1, "quantity": 1}]))
+    with db.write() as session:
+        checkout = session.exec(select(Checkout)).one()
+        checkout.token = "ck-9"
+        checkout.line_items = [{"variant_id": 1, "quantity": 1}]  # equal, not the same object
+        assert checkout not in session.dirty
+        checkout.line_items = [*checkout.line_items, {"variant_id": 2, "quantity": 3}]
+        checkout.total_price = Decimal("0")
+        assert checkout in session.dirty
+    stored = db.one(Checkout)
+    assert stored.line_items == [{"variant_id": 1, "quantity": 1}, {"variant_id": 2, "quantity": 3}]
+    assert stored.total_price == Decimal("0")

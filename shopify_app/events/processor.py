@@ -86,6 +86,8 @@ class _Prepared:
     shop: Shop
     payload: dict[str, Any]
     handler: Handler
+    customer_id: int | None  # whom it is about, stored with its status when it is done
+    email: str | None
 
 
 class EventProcessor:
@@ -162,10 +164,17 @@ class EventProcessor:
                 events = [abandoned]
             else:
                 events = self._fresh(session, now)
-            for event in events:
-                event.claimed_until, event.claimed_by = real_now + self._lease, self._worker_id
-                event.claims += 1
-            return [(e.id, e.topic) for e in events if e.id is not None], 0
+            claimed = [(e.id, e.topic) for e in events if e.id is not None]
+            if claimed:
+                session.execute(
+                    update(_EVENTS)
+                    .where(_EVENTS.c.id.in_([event_id for event_id, _ in claimed]))
+                    .values(
+                        claimed_until=real_now + self._lease, claimed_by=self._worker_id,
+                        claims=_EVENTS.c.claims + 1,
+                    )
+                )  # fmt: skip
+            return claimed, 0
 
     def _fresh(self, session: Session, now: datetime) -> list[WebhookEvent]:
         """Unclaimed due events, the shops taking turns (each shop's oldest first), locked."""
@@ -228,7 +237,8 @@ class EventProcessor:
                 ready, idle, refused = self._prepare(session, events)
                 self._run(session, ready, now)
                 elapsed = (time.perf_counter() - started) * 1000 / max(len(events), 1)
-                self._finish(session, [p.event for p in ready] + idle, now, elapsed)
+                done = [(p.event, p.customer_id, p.email) for p in ready]
+                self._finish(session, done + [(e, e.customer_id, e.email) for e in idle], now, elapsed)
                 for event, error in refused:
                     self._fail(session, event, error, now, elapsed)
             return BatchReport(done=len(ready) + len(idle), parked=len(refused))
@@ -290,8 +300,7 @@ class EventProcessor:
             raise PermanentEventError("body is JSON nested too deeply to handle") from None
         if not isinstance(payload, dict):
             raise PermanentEventError("body is not a JSON object")
-        event.customer_id, event.email = whom(event.topic, payload)
-        return _Prepared(event, shop, payload, handler)
+        return _Prepared(event, shop, payload, handler, *whom(event.topic, payload))
 
     def _run(self, session: Session, ready: Sequence[_Prepared], now: datetime) -> None:
         """Every event's handler in order, then what they mean for journeys, all at once."""
@@ -307,10 +316,17 @@ class EventProcessor:
         if journeys is not None:
             journeys.flush(session, now)
 
-    def _finish(self, session: Session, events: Sequence[WebhookEvent], now: datetime, elapsed_ms: float) -> None:
-        """Done: status and attempt rows, written together."""
-        if not events:
+    def _finish(
+        self,
+        session: Session,
+        done: Sequence[tuple[WebhookEvent, int | None, str | None]],
+        now: datetime,
+        elapsed_ms: float,
+    ) -> None:
+        """Done, with whom each is about: status and attempt rows, written together."""
+        if not done:
             return
+        events = [event for event, _, _ in done]
         session.flush()  # what the handlers changed on the event rows themselves
         session.execute(
             update(_EVENTS)
@@ -320,7 +336,7 @@ class EventProcessor:
                 last_error=None, claimed_until=None, claimed_by=None, claims=0,
                 customer_id=bindparam("b_customer"), email=bindparam("b_email"),
             ),
-            [{"b_id": e.id, "b_customer": e.customer_id, "b_email": e.email} for e in events],
+            [{"b_id": e.id, "b_customer": customer_id, "b_email": email} for e, customer_id, email in done],
         )  # fmt: skip
         session.execute(
             insert(_ATTEMPTS),

@@ -418,8 +418,8 @@ def _latest(orders: Iterable[Order]) -> tuple[OrderFacts, ...]:
 
 
 def _only(variants: Mapping[int, VariantNow], lines: Iterable[dict[str, Any]]) -> dict[int, VariantNow]:
-    ids = {line.get("variant_id") for line in lines}
-    return {i: v for i, v in variants.items() if i in ids}
+    ids: list[Any] = [line.get("variant_id") for line in lines]
+    return {i: variants[i] for i in ids if i in variants}
 
 
 def _ties(*pairs: tuple[Any, Collection[Any]]) -> list[ColumnElement[bool]]:

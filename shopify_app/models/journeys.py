@@ -9,6 +9,7 @@ from sqlalchemy import JSON, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from shopify_app.db.types import BigId, UTCDateTime
+from shopify_app.models.rewritten import Rewritten
 
 # Journey states in which a subject (or, for some flows, a customer) may hold only one journey per flow.
 _OPEN = text("state IN ('ineligible', 'waiting', 'sending')")
@@ -32,7 +33,7 @@ class ShopFlow(SQLModel, table=True):
     updated_at: datetime = Field(sa_type=UTCDateTime)
 
 
-class Journey(SQLModel, table=True):
+class Journey(Rewritten, table=True):
     """One subject's way through one flow (the pure model is `flows.journey.Journey`)."""
 
     __tablename__ = "journeys"

@@ -14,13 +14,14 @@ from sqlalchemy import JSON, BigInteger, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from shopify_app.db.types import Amount, BigId, UTCDateTime
+from shopify_app.models.rewritten import Rewritten
 
 
 def _shop_fk() -> Any:
     return Field(foreign_key="shops.id", sa_type=BigId, ondelete="CASCADE")
 
 
-class Product(SQLModel, table=True):
+class Product(Rewritten, table=True):
     __tablename__ = "products"
     __table_args__ = (
         UniqueConstraint("shop_id", "product_id"),
@@ -42,7 +43,7 @@ class Product(SQLModel, table=True):
     deleted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
-class Variant(SQLModel, table=True):
+class Variant(Rewritten, table=True):
     __tablename__ = "variants"
     __table_args__ = (
         UniqueConstraint("shop_id", "variant_id"),
@@ -73,7 +74,7 @@ class Variant(SQLModel, table=True):
         return self.inventory_quantity > 0
 
 
-class Customer(SQLModel, table=True):
+class Customer(Rewritten, table=True):
     __tablename__ = "customers"
     __table_args__ = (
         UniqueConstraint("shop_id", "customer_id"),
@@ -128,7 +129,7 @@ class ConsentRecord(SQLModel, table=True):
     recorded_at: datetime = Field(sa_type=UTCDateTime)
 
 
-class Checkout(SQLModel, table=True):
+class Checkout(Rewritten, table=True):
     __tablename__ = "checkouts"
     __table_args__ = (
         UniqueConstraint("shop_id", "token"),
@@ -159,7 +160,7 @@ class Checkout(SQLModel, table=True):
     closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
-class Order(SQLModel, table=True):
+class Order(Rewritten, table=True):
     __tablename__ = "orders"
     __table_args__ = (
         UniqueConstraint("shop_id", "order_id"),
