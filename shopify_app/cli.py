@@ -20,7 +20,6 @@ from sqlmodel import col, select
 from flows.definition import DefinitionError
 from shopify_app.clock import Clock, FrozenClock, parse_instant
 from shopify_app.crypto import generate_key
-from shopify_app.db import migrate
 from shopify_app.events.replay import requeue_events
 from shopify_app.journeys.preview import preview
 from shopify_app.journeys.timeline import timeline
@@ -156,6 +155,8 @@ def db() -> None:
 @click.argument("revision", default="head")
 def db_upgrade(revision: str) -> None:
     """Apply migrations (the release phase runs this)."""
+    from shopify_app.db import migrate  # alembic: only these commands need it, not every worker's start
+
     migrate.upgrade(load_settings().database_url, revision)
 
 
@@ -163,6 +164,8 @@ def db_upgrade(revision: str) -> None:
 @click.argument("revision")
 def db_downgrade(revision: str) -> None:
     """Revert migrations down to REVISION."""
+    from shopify_app.db import migrate
+
     migrate.downgrade(load_settings().database_url, revision)
 
 

@@ -419,6 +419,7 @@ def test_a_rewrite_with_the_values_held_leaves_the_row_clean_and_a_real_change_i
     runtime: Runtime, shop: Shop, db: Db
 ) -> None:
     with db.write() as session:
+        assert shop.id is not None
         session.add(Checkout(shop_id=shop.id, token="ck-9", line_items=[{"variant_id": 1, "quantity": 1}]))
     with db.write() as session:
         checkout = session.exec(select(Checkout)).one()

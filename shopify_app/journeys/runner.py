@@ -70,7 +70,7 @@ class _Moving:
 
 
 class JourneyRunner:
-    def __init__(self, db: Engine, catalog: FlowCatalog, protocol: SendProtocol, *, batch_size: int = 100) -> None:
+    def __init__(self, db: Engine, catalog: FlowCatalog, protocol: SendProtocol, *, batch_size: int = 250) -> None:
         self._db = db
         self._catalog = catalog
         self._protocol = protocol

@@ -29,8 +29,25 @@ def money(amount: Decimal | None, currency: str | None) -> str:
     return f"{amount:,.2f} {currency}".strip() if currency else f"{amount:,.2f}"
 
 
+class _Sandbox(SandboxedEnvironment):
+    """The sandbox's verdict on an attribute depends only on the object's type and the attribute's name (a
+    leading underscore, or an internal attribute of functions, methods, frames, generators and the like), so
+    it is remembered per type and name: a message looks up dozens of attributes."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._verdicts: dict[tuple[type, str], bool] = {}
+
+    def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
+        key = (type(obj), attr)
+        verdict = self._verdicts.get(key)
+        if verdict is None:
+            verdict = self._verdicts[key] = super().is_safe_attribute(obj, attr, value)
+        return verdict
+
+
 def _environment(*, autoescape: bool) -> SandboxedEnvironment:
-    env = SandboxedEnvironment(
+    env = _Sandbox(
         loader=PackageLoader("shopify_app.messaging", "templates"),
         autoescape=autoescape,
         undefined=StrictUndefined,

@@ -198,3 +198,15 @@ def test_a_body_with_very_long_lines_is_accepted_and_arrives_whole() -> None:
     [received] = server.sink.received
     assert max(len(line) for line in received.data.split(b"\r\n")) <= 998
     assert received.part("text/plain") == email.text
+
+
+def test_bodies_that_look_like_mime_boundaries_arrive_as_two_whole_parts() -> None:
+    lines = "--=_\n--=_0123456789abcdef01234567\n=_=_ = _ ==\n--boundary--\n"
+    email = replace(EMAIL, text=lines, html=f"<pre>{lines}</pre>")
+    with smtp_server() as server:
+        sender(server.url).send(email, NOW)
+    [received] = server.sink.received
+    parsed = received.parsed()
+    assert [part.get_content_type() for part in parsed.iter_parts()] == ["text/plain", "text/html"]
+    assert received.part("text/plain") == email.text
+    assert received.part("text/html") == email.html
