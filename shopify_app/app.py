@@ -14,8 +14,9 @@ from shopify_app.webhooks import views as webhook_views
 def create_app(runtime: Runtime) -> Flask:
     settings = runtime.settings
     app = Flask(__name__)
+    # No SECRET_KEY: Chorus keeps no cookie session (the embedded admin authenticates each request with
+    # Shopify's session token), so Flask opens none, and no request pays for a signing serializer.
     app.config.update(
-        SECRET_KEY=settings.secret_key,
         # One byte over the limit, so that a chunked body (which Werkzeug silently cuts at this length)
         # can be told apart from one exactly at the limit; see `webhooks.views.read_body`.
         MAX_CONTENT_LENGTH=settings.webhook_max_body_bytes + 1,

@@ -25,6 +25,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel import select
 
 from shopify_app.clock import FrozenClock
+from shopify_app.db import migrate
+from shopify_app.db.engine import with_pooler
 from shopify_app.models import EventAttempt, EventStatus, Journey, Message, Shop, WebhookEvent
 from shopify_app.runtime import Runtime
 from shopify_app.shops import register_shop
@@ -262,6 +264,7 @@ def count_shops(runtime: Runtime, times: int) -> None:
 def test_prepared_statements_collide_on_a_shared_server_connection_unless_told(bouncer: PgBouncer, pooler: str) -> None:
     """Two processes' connections take turns on PgBouncer's one server connection of `SINGLE`: psycopg names its
     prepared statements `_pg3_0`, `_pg3_1`… per connection, so the second to prepare one finds the first's."""
+    migrate.upgrade(with_pooler(bouncer.url(), "pgbouncer"))  # whichever test of the module runs first
     settings = make_settings(bouncer.url(SINGLE), DATABASE_POOLER=pooler)
     first, second = Runtime.build(settings), Runtime.build(settings)
     try:
