@@ -1,7 +1,7 @@
 """Every benchmark in turn: intake, events, sending, scheduling. Prints one table and ONE JSON line.
 
     python -m benchmarks [--quick] [--only intake,events,sending,scheduling] [--events N] [--messages M]
-                         [--small 10000] [--large 1000000] [--repeat 7] [--duration 15] [--rounds 3]
+                         [--small 10000] [--large 1000000] [--repeat 7] [--duration 15] [--rounds 5]
 
 Each benchmark's docstring says what it measures and how (`python -m benchmarks.<name> --help`). They run
 one after the other on their own PostgreSQL schemas, dropped afterwards; a benchmark that fails is reported
@@ -58,7 +58,7 @@ def main() -> None:
     parser.add_argument("--large", type=int, help=f"waiting journeys, large set (default {scheduling.LARGE:,})")
     parser.add_argument("--repeat", type=int, default=scheduling.REPEAT, help="idle passes per set")
     parser.add_argument("--duration", type=int, help="intake: seconds per wrk run (default 15; 3 quick)")
-    parser.add_argument("--rounds", type=int, help="intake: rounds of baseline and Chorus (default 3; 1 quick)")
+    parser.add_argument("--rounds", type=int, help="intake: rounds of baseline and Chorus (default 5; 1 quick)")
     parser.add_argument("--connections", type=int, default=16, help="intake: wrk connections")
     parser.add_argument("--no-paced", action="store_true", help="intake: skip the run at 80%% of Chorus's peak")
     args = parser.parse_args()
@@ -72,7 +72,7 @@ def main() -> None:
             intake.IntakeSettings(
                 duration=args.duration or (3 if args.quick else 15),
                 connections=args.connections,
-                rounds=args.rounds or (1 if args.quick else 3),
+                rounds=args.rounds or (1 if args.quick else 5),
                 paced=not args.no_paced,
                 calibration_seconds=2 if args.quick else intake.CALIBRATION_SECONDS,
             ),

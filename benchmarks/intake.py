@@ -12,7 +12,7 @@ think time before every request, so that the offered rate is about 80% of the pe
 the measured run. It is still a closed loop: a slow answer delays the next request of its connection, so
 the tail is somewhat understated compared with an open-loop load (coordinated omission).
 
-    python -m benchmarks.intake [--duration 15] [--connections 16] [--rounds 3] [--no-paced] [--quick]
+    python -m benchmarks.intake [--duration 15] [--connections 16] [--rounds 5] [--no-paced] [--quick]
 
 Needs `wrk` on the PATH and a PostgreSQL server (BENCH_DATABASE_URL, else TEST_DATABASE_URL, else the
 local default). Prints a table and one JSON line with every figure.
@@ -125,7 +125,7 @@ class IntakeSettings:
     connections: int = 16
     threads: int = 1
     workers: int = 2
-    rounds: int = 3
+    rounds: int = 5
     paced: bool = True
     calibration_seconds: int = CALIBRATION_SECONDS
 
@@ -188,7 +188,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--threads", type=int, default=1, help="wrk threads")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (each with 4 threads)")
-    parser.add_argument("--rounds", type=int, default=None, help="baseline and Chorus alternate (default 3; 1 quick)")
+    parser.add_argument("--rounds", type=int, default=None, help="baseline and Chorus alternate (default 5; 1 quick)")
     parser.add_argument("--no-paced", action="store_true", help="skip the run at 80%% of Chorus's peak")
     parser.add_argument("--quick", action="store_true", help="short runs, one round")
     args = parser.parse_args()
@@ -203,7 +203,7 @@ def settings_for(args: argparse.Namespace) -> IntakeSettings:
         connections=args.connections,
         threads=args.threads,
         workers=args.workers,
-        rounds=args.rounds or (1 if args.quick else 3),
+        rounds=args.rounds or (1 if args.quick else 5),
         paced=not args.no_paced,
         calibration_seconds=2 if args.quick else CALIBRATION_SECONDS,
     )

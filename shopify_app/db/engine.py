@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import orjson
@@ -25,7 +26,10 @@ def with_pooler(url: str, pooler: str) -> str:
 
 
 def _dump_json(value: Any) -> str:
-    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:  # what orjson cannot write (an integer beyond 64 bits), the standard library may
+        return json.dumps(value)
 
 
 # JSON columns (order and checkout lines, journeys' steps) are read and written on every event: orjson is

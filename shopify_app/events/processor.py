@@ -161,10 +161,9 @@ class EventProcessor:
                 if abandoned.claims >= self._max_claims:
                     self._park_abandoned(session, abandoned, now)
                     return [], 1
-                events = [abandoned]
+                claimed = [(abandoned.id, abandoned.topic)] if abandoned.id is not None else []
             else:
-                events = self._fresh(session, now)
-            claimed = [(e.id, e.topic) for e in events if e.id is not None]
+                claimed = self._fresh(session, now)
             if claimed:
                 session.execute(
                     update(_EVENTS)
@@ -176,8 +175,8 @@ class EventProcessor:
                 )  # fmt: skip
             return claimed, 0
 
-    def _fresh(self, session: Session, now: datetime) -> list[WebhookEvent]:
-        """Unclaimed due events, the shops taking turns (each shop's oldest first), locked."""
+    def _fresh(self, session: Session, now: datetime) -> list[tuple[int, str]]:
+        """Unclaimed due events (id, topic), the shops taking turns (each shop's oldest first), locked."""
         due = (
             (_EVENTS.c.status == EventStatus.PENDING)
             & _EVENTS.c.claimed_until.is_(None)
@@ -203,14 +202,14 @@ class EventProcessor:
         ids = list(session.execute(first).scalars())
         if not ids:
             return []
-        return list(
-            session.exec(
-                select(WebhookEvent)
-                .where(col(WebhookEvent.id).in_(ids), WebhookEvent.status == EventStatus.PENDING)
-                .order_by(col(WebhookEvent.id))
-                .with_for_update(skip_locked=True)
-            )
+        # Ids and topics only: the bodies are read when the batch is handled.
+        locked = (
+            rows_of(_EVENTS.c.id, _EVENTS.c.topic)
+            .where(_EVENTS.c.id.in_(ids), _EVENTS.c.status == EventStatus.PENDING)
+            .order_by(_EVENTS.c.id)
+            .with_for_update(skip_locked=True)
         )
+        return [(event_id, topic) for event_id, topic in session.execute(locked)]
 
     def _park_abandoned(self, session: Session, event: WebhookEvent, now: datetime) -> None:
         event.status, event.next_attempt_at = EventStatus.PARKED, None
@@ -293,6 +292,8 @@ class EventProcessor:
                 return None  # the shop's data is already gone: nothing left to export or erase
             raise PermanentEventError(f"shop {event.shop_domain} no longer exists")
         try:
+            # The standard library, not orjson (intake's classifier): it keeps integers of any size exact,
+            # so a value out of range is reported as sent.
             payload = json.loads(event.body)
         except ValueError as exc:
             raise PermanentEventError(f"body is not valid JSON: {exc}") from exc
