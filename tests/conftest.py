@@ -51,6 +51,17 @@ def postgres_url() -> Iterator[str]:
 
 
 @pytest.fixture
+def pg_runtime(postgres_url: str) -> Iterator[Runtime]:
+    """A runtime on PostgreSQL with the shop installed, emptied after the test."""
+    runtime = Runtime.build(make_settings(postgres_url), clock=FrozenClock(RECEIVED_AT))
+    with runtime.session() as session, session.begin():
+        register_shop(session, runtime.secret_box, SHOP, access_token="t", webhook_secret=None, now=RECEIVED_AT)
+    yield runtime
+    runtime.close()
+    empty_all_tables(postgres_url)
+
+
+@pytest.fixture
 def db_url(database_url: str) -> Iterator[str]:
     """The parametrised database, emptied after the test."""
     yield database_url

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -13,16 +12,12 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import select
 
-from shopify_app.clock import FrozenClock
 from shopify_app.events.context import Handler, WebhookContext
 from shopify_app.events.processor import BatchReport, EventProcessor
 from shopify_app.events.registry import HANDLERS
 from shopify_app.models import Customer, EventAttempt, Order, PrivacyRequest, Shop, WebhookEvent
 from shopify_app.runtime import Runtime
-from shopify_app.shops import register_shop
-from tests.conftest import RECEIVED_AT, make_settings
 from tests.support import payloads
-from tests.support.database import empty_all_tables
 from tests.support.db import Db
 from tests.support.pipeline import NOW, deliver, process
 from tests.support.webhooks import SHOP
@@ -31,16 +26,6 @@ BOB: dict[str, Any] = {"id": 706405506930370084, "email": "bob@biller.com", "pho
 # Bob's partner: another customer, on the same phone number.
 EVE: dict[str, Any] = {"id": 706405506930370085, "email": "eve@biller.com", "phone": "+16135550123"}
 QUICKLY = 5.0  # seconds: well under what a deadlock costs (deadlock_timeout, then a retry 30 s later)
-
-
-@pytest.fixture
-def pg_runtime(postgres_url: str) -> Iterator[Runtime]:
-    runtime = Runtime.build(make_settings(postgres_url), clock=FrozenClock(RECEIVED_AT))
-    with runtime.session() as session, session.begin():
-        register_shop(session, runtime.secret_box, SHOP, access_token="t", webhook_secret=None, now=RECEIVED_AT)
-    yield runtime
-    runtime.close()
-    empty_all_tables(postgres_url)
 
 
 def with_customer_and_orders(runtime: Runtime, *people: dict[str, Any]) -> None:

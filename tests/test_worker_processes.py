@@ -6,7 +6,7 @@ import signal
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -14,16 +14,11 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from shopify_app.clock import FrozenClock
 from shopify_app.models import EventAttempt, EventStatus, Order, WebhookEvent
 from shopify_app.runtime import Runtime
-from shopify_app.shops import register_shop
-from tests.conftest import RECEIVED_AT, make_settings
-from tests.support.database import empty_all_tables
 from tests.support.db import Db
 from tests.support.env import chorus_command, process_env
 from tests.support.pipeline import deliver
-from tests.support.webhooks import SHOP
 
 
 def small_order(order_id: int) -> dict[str, object]:
@@ -109,16 +104,6 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_handles_nothing_twice(
     assert restarted.returncode == 0, restarted.stderr.decode()
     assert f"{total - done_at_kill} handled" in restarted.stdout.decode()
     assert_each_event_handled_exactly_once(db, total)
-
-
-@pytest.fixture
-def pg_runtime(postgres_url: str) -> Iterator[Runtime]:
-    runtime = Runtime.build(make_settings(postgres_url), clock=FrozenClock(RECEIVED_AT))
-    with runtime.session() as session, session.begin():
-        register_shop(session, runtime.secret_box, SHOP, access_token="t", webhook_secret=None, now=RECEIVED_AT)
-    yield runtime
-    runtime.close()
-    empty_all_tables(postgres_url)
 
 
 @pytest.mark.slow
