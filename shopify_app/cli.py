@@ -123,7 +123,7 @@ def web() -> None:
 @click.option("--now", "now_text", metavar="ISO-8601", help="With --once: freeze the clock at this instant.")
 def worker(once: bool, now_text: str | None) -> None:
     """Process stored webhooks and scheduled work (one scheduler per process)."""
-    from shopify_app.worker import Worker
+    from shopify_app.worker import Worker, tune_collector
 
     if now_text and not once:
         raise click.UsageError("--now goes with --once")
@@ -136,6 +136,7 @@ def worker(once: bool, now_text: str | None) -> None:
     runtime = build_runtime(settings, clock=clock)
     try:
         work = Worker(runtime)
+        tune_collector()
         if once:
             if clock is None:
                 runtime.clock = FrozenClock(runtime.clock.now())

@@ -6,6 +6,7 @@ Jobs stay thin: build the services, call them with `now`, log the outcome.
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import threading
@@ -57,6 +58,18 @@ class RunSummary:
             f"jobs: {j.done} done, {j.retry} to retry later, {j.parked} parked; "
             f"raw bodies purged: {self.bodies_purged}"
         )
+
+
+def tune_collector() -> None:
+    """Once the process is set up: what exists now (modules, settings, the runtime) is never scanned by the
+    cyclic collector again, and it runs every 20,000 allocations instead of 700. A batch allocates tens of
+    thousands of short-lived ORM objects, and each collection scans the survivors. The gain grows with the
+    heap: a few percent in a bare worker (alternating benchmark runs: 631 and 603 against 614 and 546
+    events/s), a sixth with a large heap beside it. Objects still die by reference counting and cycles are
+    still collected, only less often.
+    """
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 100)
 
 
 class Worker:
