@@ -11,6 +11,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from sqlmodel import select
 
 from connectors.channel import Handover
 from flows.journey import SendIntent
@@ -439,3 +440,79 @@ def test_preparing_a_step_whose_message_went_out_raises_already_handled(
             session, session.merge(journey), session.merge(shop_row), intent, AFTER_DUE, leased_at=AFTER_DUE
         )
     assert [(m.id, m.status) for m in db.all(Message)] == [(message.id, "sent")]
+
+
+class WorkerDied(BaseException):
+    """The worker process ends at this point (what a SIGKILL does, without killing the test)."""
+
+
+def test_a_worker_that_dies_before_any_hand_over_began_leaves_its_messages_to_be_sent_once_later(
+    store: Runtime, smtp: SmtpServer, db: Db, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    abandon(store)
+
+    def dies(self: Any, message_ids: Any, at: datetime) -> set[int]:
+        raise WorkerDied
+
+    with monkeypatch.context() as patched:
+        patched.setattr("shopify_app.journeys.runner.JourneyRunner._begin_hand_overs", dies)
+        with pytest.raises(WorkerDied):
+            run_worker(store, AFTER_DUE)
+    assert (db.one(Message).status, db.one(Message).handed_at) == ("sending", None)  # committed, never begun
+    assert smtp.sink.received == []
+
+    run_worker(store, AFTER_DUE + timedelta(minutes=6))  # past the lease: it certainly never left
+
+    message = db.one(Message)
+    assert [r.recipients for r in smtp.sink.received] == [["ada@example.com"]]
+    assert (message.status, message.attempts) == ("sent", 2)
+    assert ("deferred", "send_deferred") in reasons(db)
+    assert ("unknown", "send_interrupted") not in reasons(db)
+
+
+def test_a_worker_that_dies_during_a_group_of_hand_overs_never_sends_that_group_again(
+    store: Runtime, smtp: SmtpServer, db: Db, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    abandon(store)
+    begun = SendProtocol.begin_hand_overs
+
+    def begins_then_dies(self: SendProtocol, session: Any, message_ids: Any, at: datetime) -> set[int]:
+        begun(self, session, message_ids, at)
+        session.commit()  # the group's start is on record; the worker dies before the server is reached
+        raise WorkerDied
+
+    with monkeypatch.context() as patched:
+        patched.setattr(SendProtocol, "begin_hand_overs", begins_then_dies)
+        with pytest.raises(WorkerDied):
+            run_worker(store, AFTER_DUE)
+    assert db.one(Message).handed_at is not None
+
+    run_worker(store, AFTER_DUE + timedelta(minutes=6))
+
+    assert smtp.sink.received == []  # it might have left: never sent on a guess
+    assert db.one(Message).status == "unknown"
+    assert ("unknown", "send_interrupted") in reasons(db)
+
+
+def test_a_message_another_worker_took_back_meanwhile_is_not_handed_over(
+    store: Runtime, smtp: SmtpServer, db: Db, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    abandon(store)
+    begun = SendProtocol.begin_hand_overs
+
+    def taken_back_first(self: SendProtocol, session: Any, message_ids: Any, at: datetime) -> set[int]:
+        # Just before this worker begins, another finds the lease run out and takes the message back.
+        with db.write() as other:
+            [message] = other.exec(select(Message)).all()
+            message.status, message.lease_until = "deferred", None
+        return begun(self, session, message_ids, at)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(SendProtocol, "begin_hand_overs", taken_back_first)
+        run_worker(store, AFTER_DUE)
+    assert smtp.sink.received == []
+    assert db.one(Message).status == "deferred"  # the other worker's, not overwritten
+
+    run_worker(store, AFTER_DUE + timedelta(minutes=6))
+    assert [r.recipients for r in smtp.sink.received] == [["ada@example.com"]]
+    assert db.one(Message).status == "sent"

@@ -95,7 +95,8 @@ class JourneyRunner:
                     report += self._record_batch(in_flight[0], in_flight[2].result(), in_flight[1])
                     in_flight = None
                 if prepared:
-                    in_flight = (prepared, facts, sender.submit(self._protocol.hand_over_many, prepared, clock))
+                    handing = sender.submit(self._protocol.hand_over_many, prepared, clock, self._begin_hand_overs)
+                    in_flight = (prepared, facts, handing)
                 if not claimed or (stop is not None and stop.is_set()):
                     break
             if in_flight is not None:
@@ -103,19 +104,22 @@ class JourneyRunner:
         return report
 
     def expire_interrupted(self, now: datetime) -> JourneyReport:
-        """A message left SENDING past its lease becomes UNKNOWN; its journey goes on without it."""
+        """A message left SENDING past its lease: UNKNOWN if its hand-over had begun, and its journey goes on
+        without it; else tried again (see `SendProtocol.expire`)."""
         with Session(self._db, expire_on_commit=False) as session, session.begin():
             expired = self._protocol.expire(session, now)
-            rows = _locked(session, [m.journey_id for m in expired])
+            rows = _locked(session, [m.journey_id for m, _outcome in expired])
             results = [
-                (message.journey_id, message.step, message.id,
-                 Outcome(MessageStatus.UNKNOWN, Reason.SEND_INTERRUPTED, now, Performed.UNKNOWN), MessageStatus.UNKNOWN)
-                for message in expired
-            ]  # fmt: skip
+                (message.journey_id, message.step, message.id, outcome, outcome.status) for message, outcome in expired
+            ]
             trace = store.Trace()
             report = self._after_hand_overs(session, rows, results, trace)
             trace.write(session)
             return report
+
+    def _begin_hand_overs(self, message_ids: Sequence[int], at: datetime) -> set[int]:
+        with Session(self._db) as session, session.begin():
+            return self._protocol.begin_hand_overs(session, message_ids, at)
 
     def _decide_batch(
         self, now: datetime, clock: BatchClock

@@ -3,19 +3,22 @@
 1. `prepare`, in the transaction that decided the send: the message row is committed as SENDING, with a
    lease, rendered for its channel.
 2. `hand_over`, outside any transaction: the lease is checked against the batch's instant plus the time
-   elapsed since (a long batch must not outlive it), then the channel takes the message.
+   elapsed since (a long batch must not outlive it), then the channel takes the message. Before each group
+   of hand-overs `begin_hand_overs` commits when they began (`handed_at`), for the messages still this
+   worker's to send.
 3. `record`, in a new transaction: SENT; or, when the message certainly did not leave, DEFERRED and tried
    again with backoff (FAILED after the last attempt); or FAILED and the address suppressed when refused;
    or UNKNOWN. A message already marked UNKNOWN (its lease ran out meanwhile) is never overwritten.
-A worker that dies between 1 and 3 leaves the message SENDING; once the lease has passed, `expire`
-marks it UNKNOWN for the operator. Nothing is ever sent again on a guess.
+A worker that dies between 1 and 3 leaves the message SENDING; once the lease has passed, `expire` marks
+it UNKNOWN for the operator if its hand-over had begun, else DEFERRED: it certainly never left, and is tried
+again. Nothing is ever sent again on a guess, and a crash costs at most one group's messages.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -38,6 +41,11 @@ _MESSAGES: Table = Message.__table__  # type: ignore[attr-defined]  # set-based 
 MAX_ATTEMPTS = 5
 RETRY_BASE = timedelta(minutes=5)
 MAX_ERROR = 2000
+# Messages whose hand-over begins together: what a worker killed mid-hand-over may leave unknown.
+HAND_OVER_GROUP = 25
+
+# Commits that these messages' hand-overs begin now; returns those still this worker's to hand over.
+BeginHandOvers = Callable[[Sequence[int], datetime], set[int]]
 
 
 class BatchClock:
@@ -150,26 +158,63 @@ class SendProtocol:
                 .where(_MESSAGES.c.id == bindparam("b_id"))
                 .values(
                     payload=bindparam("b_payload"), lease_until=bindparam("b_lease"), status=MessageStatus.SENDING,
-                    attempts=_MESSAGES.c.attempts + 1, error=None,
+                    attempts=_MESSAGES.c.attempts + 1, error=None, handed_at=None,
                 ),
                 updates,
             )  # fmt: skip
         return prepared
 
-    def hand_over_many(self, prepared: Sequence[Prepared], clock: BatchClock) -> list[Outcome]:
+    def hand_over_many(
+        self, prepared: Sequence[Prepared], clock: BatchClock, begin: BeginHandOvers | None = None
+    ) -> list[Outcome]:
         """Every message to its channel, at most `concurrency` hand-overs in flight per channel, over sessions
-        kept open for the batch. In the order given."""
+        kept open for the batch; in groups of HAND_OVER_GROUP, each begun with `begin` (see the module). In
+        the order given."""
         outcomes: dict[int, Outcome] = {}
         for channel_name in dict.fromkeys(p.channel for p in prepared):
             batch = [p for p in prepared if p.channel == channel_name]
-            with self.channels[channel_name].sessions():
-                if self._concurrency == 1 or len(batch) == 1:
-                    results = [self.hand_over(p, clock) for p in batch]
-                else:
-                    with ThreadPoolExecutor(min(self._concurrency, len(batch)), "hand-over") as pool:
-                        results = list(pool.map(lambda p: self.hand_over(p, clock), batch))
-            outcomes.update({p.message_id: outcome for p, outcome in zip(batch, results, strict=True)})
+            with self.channels[channel_name].sessions(), ThreadPoolExecutor(self._concurrency, "hand-over") as pool:
+                for start in range(0, len(batch), HAND_OVER_GROUP):
+                    group = batch[start : start + HAND_OVER_GROUP]
+                    outcomes.update(self._hand_over_group(group, clock, begin, pool))
         return [outcomes[p.message_id] for p in prepared]
+
+    def _hand_over_group(
+        self, group: Sequence[Prepared], clock: BatchClock, begin: BeginHandOvers | None, pool: ThreadPoolExecutor
+    ) -> dict[int, Outcome]:
+        held = {p.message_id for p in group}
+        if begin is not None:
+            try:
+                held = begin(sorted(held), clock.now())
+            except Exception as exc:
+                log.warning("hand-overs not begun: %s", exc)
+                return {p.message_id: self._not_sent(p, f"hand-over not begun: {exc}", clock.now()) for p in group}
+        ours = [p for p in group if p.message_id in held]
+        # What another worker took meanwhile (the lease ran out) is that worker's to record.
+        outcomes = {
+            p.message_id: self._not_sent(p, "no longer this worker's to hand over", clock.now())
+            for p in group
+            if p.message_id not in held
+        }
+        if self._concurrency == 1 or len(ours) == 1:
+            results = [self.hand_over(p, clock) for p in ours]
+        else:
+            results = list(pool.map(lambda p: self.hand_over(p, clock), ours))
+        return outcomes | {p.message_id: outcome for p, outcome in zip(ours, results, strict=True)}
+
+    def begin_hand_overs(self, session: Session, message_ids: Sequence[int], at: datetime) -> set[int]:
+        """Note that these messages' hand-overs begin `at`, for those still SENDING within their lease (not
+        expired by another worker meanwhile); returns their ids."""
+        table = _MESSAGES
+        return set(
+            session.execute(
+                update(table)
+                .where(table.c.id.in_(list(message_ids)), table.c.status == MessageStatus.SENDING)
+                .where(table.c.lease_until > at)
+                .values(handed_at=at)
+                .returning(table.c.id)
+            ).scalars()
+        )
 
     def hand_over(self, prepared: Prepared, clock: BatchClock) -> Outcome:
         """Give the message to its channel, unless its lease ran out first. No database access."""
@@ -249,8 +294,10 @@ class SendProtocol:
             session.execute(update(table).where(table.c.id == bindparam("b_id")).values(**provider_values), late)
         return statuses
 
-    def expire(self, session: Session, now: datetime) -> list[Message]:
-        """Messages left SENDING past their lease belong to a worker that died mid-hand-over: UNKNOWN."""
+    def expire(self, session: Session, now: datetime) -> list[tuple[Message, Outcome]]:
+        """Messages left SENDING past their lease belong to a worker that died: UNKNOWN if their hand-over had
+        begun (they may have left), else DEFERRED and due again at once (they certainly did not), or FAILED
+        after the last attempt. Each with the outcome its journey takes."""
         stale = list(
             session.exec(
                 select(Message)
@@ -258,12 +305,23 @@ class SendProtocol:
                 .with_for_update(skip_locked=True)
             )
         )
+        expired: list[tuple[Message, Outcome]] = []
         for message in stale:
-            message.status = MessageStatus.UNKNOWN
             message.lease_until = None
-            message.error = "the worker stopped while handing the message over"
-            log.warning("message %s: outcome unknown (interrupted hand-over); not retried", message.id)
-        return stale
+            if message.handed_at is not None:
+                message.status = MessageStatus.UNKNOWN
+                message.error = "the worker stopped while handing the message over"
+                log.warning("message %s: outcome unknown (interrupted hand-over); not retried", message.id)
+                outcome = Outcome(MessageStatus.UNKNOWN, Reason.SEND_INTERRUPTED, now, Performed.UNKNOWN)
+            elif message.attempts >= self._max_attempts:
+                message.status, message.error = MessageStatus.FAILED, "the worker stopped before every attempt"
+                outcome = Outcome(MessageStatus.FAILED, Reason.SEND_GAVE_UP, now, Performed.FAILED, error=message.error)
+            else:
+                message.status = MessageStatus.DEFERRED
+                message.error = "the worker stopped before handing the message over; it is tried again"
+                outcome = Outcome(MessageStatus.DEFERRED, Reason.SEND_DEFERRED, now, retry_at=now, error=message.error)
+            expired.append((message, outcome))
+        return expired
 
     def _not_sent(self, prepared: Prepared, detail: str, at: datetime) -> Outcome:
         if prepared.attempts >= self._max_attempts:

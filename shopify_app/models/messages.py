@@ -51,6 +51,8 @@ class Message(SQLModel, table=True):
     attempts: int = 0
     # Until when the worker that committed SENDING may still be handing it over.
     lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # When its hand-over began: from then on it may have left (unknown if the worker dies), before it not.
+    handed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     provider: str | None = Field(default=None, max_length=40)
     provider_message_id: str | None = None
     cost: Decimal | None = Field(default=None, sa_type=Amount)
