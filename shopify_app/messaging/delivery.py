@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -168,39 +169,41 @@ class SendProtocol:
         self, prepared: Sequence[Prepared], clock: BatchClock, begin: BeginHandOvers | None = None
     ) -> list[Outcome]:
         """Every message to its channel, at most `concurrency` hand-overs in flight per channel, over sessions
-        kept open for the batch; in groups of HAND_OVER_GROUP, each begun with `begin` (see the module). In
-        the order given."""
+        kept open for the batch. In groups of HAND_OVER_GROUP, each begun with `begin` (see the module) while
+        the group before it is still in flight, never further ahead. In the order given."""
         outcomes: dict[int, Outcome] = {}
         for channel_name in dict.fromkeys(p.channel for p in prepared):
             batch = [p for p in prepared if p.channel == channel_name]
             with self.channels[channel_name].sessions(), ThreadPoolExecutor(self._concurrency, "hand-over") as pool:
+                ahead: deque[dict[int, Future[Outcome]]] = deque()
                 for start in range(0, len(batch), HAND_OVER_GROUP):
+                    if len(ahead) == 2:
+                        outcomes.update(_results(ahead.popleft()))
                     group = batch[start : start + HAND_OVER_GROUP]
-                    outcomes.update(self._hand_over_group(group, clock, begin, pool))
+                    held, refused = self._begin(group, clock, begin)
+                    outcomes.update(refused)
+                    ahead.append(
+                        {p.message_id: pool.submit(self.hand_over, p, clock) for p in group if p.message_id in held}
+                    )
+                for in_flight in ahead:
+                    outcomes.update(_results(in_flight))
         return [outcomes[p.message_id] for p in prepared]
 
-    def _hand_over_group(
-        self, group: Sequence[Prepared], clock: BatchClock, begin: BeginHandOvers | None, pool: ThreadPoolExecutor
-    ) -> dict[int, Outcome]:
-        held = {p.message_id for p in group}
-        if begin is not None:
-            try:
-                held = begin(sorted(held), clock.now())
-            except Exception as exc:
-                log.warning("hand-overs not begun: %s", exc)
-                return {p.message_id: self._not_sent(p, f"hand-over not begun: {exc}", clock.now()) for p in group}
-        ours = [p for p in group if p.message_id in held]
-        # What another worker took meanwhile (the lease ran out) is that worker's to record.
-        outcomes = {
-            p.message_id: self._not_sent(p, "no longer this worker's to hand over", clock.now())
-            for p in group
-            if p.message_id not in held
-        }
-        if self._concurrency == 1 or len(ours) == 1:
-            results = [self.hand_over(p, clock) for p in ours]
-        else:
-            results = list(pool.map(lambda p: self.hand_over(p, clock), ours))
-        return outcomes | {p.message_id: outcome for p, outcome in zip(ours, results, strict=True)}
+    def _begin(
+        self, group: Sequence[Prepared], clock: BatchClock, begin: BeginHandOvers | None
+    ) -> tuple[set[int], dict[int, Outcome]]:
+        """Which of the group to hand over, and the outcome of the others."""
+        ids = {p.message_id for p in group}
+        if begin is None:
+            return ids, {}
+        try:
+            held = begin(sorted(ids), clock.now())
+        except Exception as exc:
+            log.warning("hand-overs not begun: %s", exc)
+            return set(), {p.message_id: self._not_sent(p, f"hand-over not begun: {exc}", clock.now()) for p in group}
+        # What another worker took back meanwhile (the lease ran out) is that worker's to record.
+        gone = "no longer this worker's to hand over"
+        return held, {p.message_id: self._not_sent(p, gone, clock.now()) for p in group if p.message_id not in held}
 
     def begin_hand_overs(self, session: Session, message_ids: Sequence[int], at: datetime) -> set[int]:
         """Note that these messages' hand-overs begin `at`, for those still SENDING within their lease (not
@@ -375,3 +378,7 @@ class SendProtocol:
             else []
         )
         return [slot if slot is not None else (next(ids), 0) for slot in slots]
+
+
+def _results(in_flight: Mapping[int, Future[Outcome]]) -> dict[int, Outcome]:
+    return {message_id: future.result() for message_id, future in in_flight.items()}
