@@ -154,11 +154,13 @@ def _checkout_facts(mirror: _Mirror, tokens: Sequence[str], base: Facts) -> dict
     }
     rows = list(checkouts.values())
     by_id, by_email = mirror.customers(_ids(c.customer_id for c in rows), _set(c.email for c in rows))
-    orders = mirror.orders(
-        checkout_token=[c.token for c in rows],
-        cart_token=_set(c.cart_token for c in rows),
-        customer_id=_ids(c.customer_id for c in rows),
-        email=_set(c.email for c in rows),
+    orders = _Orders(
+        mirror.orders(
+            checkout_token=[c.token for c in rows],
+            cart_token=_set(c.cart_token for c in rows),
+            customer_id=_ids(c.customer_id for c in rows),
+            email=_set(c.email for c in rows),
+        )
     )
     mirror.suppressions(_set(c.email for c in rows))
     variants = mirror.variants(c.line_items for c in rows)
@@ -169,16 +171,14 @@ def _checkout_facts(mirror: _Mirror, tokens: Sequence[str], base: Facts) -> dict
             found[token] = base
             continue
         customer = _one(by_id, by_email, checkout.customer_id, checkout.email)
-        ties = [
-            o
-            for o in orders
-            if o.checkout_token == token or (checkout.cart_token and o.cart_token == checkout.cart_token)
-        ]
         found[token] = replace(
             base,
             checkout=checkout_facts(checkout, customer),
             customer=_customer(customer),
-            orders=_latest(ties + _of_customer(orders, checkout.customer_id, checkout.email)),
+            orders=_latest(
+                orders.of_checkout(token, checkout.cart_token)
+                + orders.of_customer(checkout.customer_id, checkout.email)
+            ),
             email_consent=mirror.consent(checkout.email, customer),
             refused_addresses=mirror.refused(checkout.email),
             variants=_only(variants, checkout.line_items),
@@ -193,7 +193,7 @@ def _order_facts(mirror: _Mirror, subjects: Sequence[str], base: Facts) -> dict[
     by_id, by_email = mirror.customers(_ids(o.customer_id for o in rows), _set(o.email for o in rows))
     customers = [_one(by_id, by_email, o.customer_id, o.email) for o in rows]
     emails = _set([o.email for o in rows] + [c.email for c in customers if c])
-    orders = mirror.orders(customer_id=_ids(o.customer_id for o in rows), email=emails)
+    orders = _Orders(mirror.orders(customer_id=_ids(o.customer_id for o in rows), email=emails))
     mirror.suppressions(emails)
     variants = mirror.variants(o.line_items for o in rows)
     found: dict[str, Facts] = {}
@@ -208,7 +208,7 @@ def _order_facts(mirror: _Mirror, subjects: Sequence[str], base: Facts) -> dict[
             base,
             order=order_facts(order),
             customer=_customer(customer),
-            orders=_latest(_of_customer(orders, order.customer_id, order.email)),
+            orders=_latest(orders.of_customer(order.customer_id, order.email)),
             email_consent=mirror.consent(address, customer),
             refused_addresses=mirror.refused(address),
             variants=_only(variants, order.line_items),
@@ -220,7 +220,7 @@ def _customer_facts(mirror: _Mirror, subjects: Sequence[str], base: Facts) -> di
     ids = {subject: _int(subject) for subject in subjects}
     by_id, _by_email = mirror.customers([i for i in ids.values() if i is not None], ())
     rows = list(by_id.values())
-    orders = mirror.orders(customer_id=[c.customer_id for c in rows], email=_set(c.email for c in rows))
+    orders = _Orders(mirror.orders(customer_id=[c.customer_id for c in rows], email=_set(c.email for c in rows)))
     mirror.suppressions(_set(c.email for c in rows))
     found: dict[str, Facts] = {}
     for subject, customer_id in ids.items():
@@ -231,7 +231,7 @@ def _customer_facts(mirror: _Mirror, subjects: Sequence[str], base: Facts) -> di
         found[subject] = replace(
             base,
             customer=_customer(customer),
-            orders=_latest(_of_customer(orders, customer.customer_id, customer.email)),
+            orders=_latest(orders.of_customer(customer.customer_id, customer.email)),
             email_consent=mirror.consent(customer.email, customer),
             refused_addresses=mirror.refused(customer.email),
         )
@@ -402,12 +402,25 @@ def _one(
     return by_email.get(email) if email else None
 
 
-def _of_customer(orders: Iterable[Order], customer_id: int | None, email: str | None) -> list[Order]:
-    return [
-        o
-        for o in orders
-        if (customer_id is not None and o.customer_id == customer_id) or (email is not None and o.email == email)
-    ]
+class _Orders:
+    """A batch's orders indexed by what ties them to a subject, so that each subject finds its own without a
+    scan of them all."""
+
+    def __init__(self, orders: Iterable[Order]) -> None:
+        self._by: dict[tuple[str, Any], list[Order]] = defaultdict(list)
+        for order in orders:
+            for name in ("customer_id", "email", "checkout_token", "cart_token"):
+                if (value := getattr(order, name)) is not None:
+                    self._by[name, value].append(order)
+
+    def _find(self, **keys: Any) -> list[Order]:
+        return [o for name, value in keys.items() if value is not None for o in self._by.get((name, value), ())]
+
+    def of_customer(self, customer_id: int | None, email: str | None) -> list[Order]:
+        return self._find(customer_id=customer_id, email=email or None)
+
+    def of_checkout(self, token: str, cart_token: str | None) -> list[Order]:
+        return self._find(checkout_token=token, cart_token=cart_token or None)
 
 
 def _latest(orders: Iterable[Order]) -> tuple[OrderFacts, ...]:

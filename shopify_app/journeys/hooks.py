@@ -117,8 +117,11 @@ class JourneyHooks:
                 store.apply(session, other, ended, definition=definition, facts=None, now=now, trace=trace)
                 active[key or ""].remove(other)
                 _note(moved_rows, other)
-            if entry.ended:
-                session.flush()  # the superseded journeys give up the customer's place before this one takes it
+            if entry.ended and current is not None and current.id is not None:
+                # The superseded journeys give up the customer's place before this row takes it: a flush
+                # updates a table's rows in id order, and this one may come first. (A new row is inserted
+                # after every update of the same flush.)
+                session.flush()
             row = current or store.new_row(shop_id, definition, subject, now)
             store.apply(session, row, entry, definition=definition, facts=facts[subject], now=now, trace=trace)
             _note(moved_rows, row)
