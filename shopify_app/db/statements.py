@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, cast
 
+from sqlalchemy import ARRAY, ColumnElement, any_, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import SQLModel
+from sqlmodel import Session, SQLModel
 
 
 def dialect_insert(dialect_name: str, model: type[SQLModel]) -> Any:
@@ -17,3 +19,13 @@ def dialect_insert(dialect_name: str, model: type[SQLModel]) -> Any:
     if dialect_name == "sqlite":
         return sqlite.insert(table)
     return postgresql.insert(table)
+
+
+def among(session: Session, column: Any, values: Iterable[Any]) -> ColumnElement[bool]:
+    """`column IN (values)`. On PostgreSQL as `column = ANY(:values)`, one array parameter: the statement's text
+    is the same for any number of values, so neither SQLAlchemy nor the driver renders and parses a
+    placeholder per value on each execution (a batch's lists run to hundreds)."""
+    listed = list(values)
+    if session.get_bind().dialect.name == "postgresql":
+        return cast(ColumnElement[bool], column == any_(bindparam(None, listed, type_=ARRAY(column.type))))
+    return cast(ColumnElement[bool], column.in_(listed))

@@ -30,6 +30,7 @@ from sqlalchemy import Engine, Table, bindparam, func, insert, or_, text, true, 
 from sqlalchemy import select as rows_of
 from sqlmodel import Session, col, select
 
+from shopify_app.db.statements import among
 from shopify_app.events.context import Handler, PermanentEventError, WebhookContext
 from shopify_app.events.failures import permanent_reason
 from shopify_app.events.whom import whom
@@ -167,7 +168,7 @@ class EventProcessor:
             if claimed:
                 session.execute(
                     update(_EVENTS)
-                    .where(_EVENTS.c.id.in_([event_id for event_id, _ in claimed]))
+                    .where(among(session, _EVENTS.c.id, [event_id for event_id, _ in claimed]))
                     .values(
                         claimed_until=real_now + self._lease, claimed_by=self._worker_id,
                         claims=_EVENTS.c.claims + 1,
@@ -205,7 +206,7 @@ class EventProcessor:
         # Ids and topics only: the bodies are read when the batch is handled.
         locked = (
             rows_of(_EVENTS.c.id, _EVENTS.c.topic)
-            .where(_EVENTS.c.id.in_(ids), _EVENTS.c.status == EventStatus.PENDING)
+            .where(among(session, _EVENTS.c.id, ids), _EVENTS.c.status == EventStatus.PENDING)
             .order_by(_EVENTS.c.id)
             .with_for_update(skip_locked=True)
         )
@@ -252,7 +253,7 @@ class EventProcessor:
         return list(
             session.exec(
                 select(WebhookEvent)
-                .where(col(WebhookEvent.id).in_(list(ids)), WebhookEvent.status == EventStatus.PENDING)
+                .where(among(session, col(WebhookEvent.id), ids), WebhookEvent.status == EventStatus.PENDING)
                 .where(WebhookEvent.claimed_by == self._worker_id)
                 .order_by(col(WebhookEvent.id))
                 .with_for_update()

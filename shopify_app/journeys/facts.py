@@ -31,6 +31,7 @@ from flows.facts import (
     ShopFacts,
     VariantNow,
 )
+from shopify_app.db.statements import among
 from shopify_app.models import Checkout, Customer, Order, Product, Shop, Suppression, Variant
 
 UNSUBSCRIBED = "unsubscribed"  # the suppression reason of an unsubscribe through Chorus's link
@@ -96,7 +97,7 @@ class _Mirror:
     def customers(
         self, ids: Collection[int], emails: Collection[str]
     ) -> tuple[dict[int, Customer], dict[str, Customer]]:
-        ties = _ties((Customer.customer_id, ids), (Customer.email, emails))
+        ties = _ties(self.session, (Customer.customer_id, ids), (Customer.email, emails))
         by_id: dict[int, Customer] = {}
         by_email: dict[str, Customer] = {}
         if ties:
@@ -109,7 +110,7 @@ class _Mirror:
     def orders(self, **keys: Collection[Any]) -> list[Order]:
         columns = {"checkout_token": Order.checkout_token, "cart_token": Order.cart_token,
                    "customer_id": Order.customer_id, "email": Order.email, "order_id": Order.order_id}  # fmt: skip
-        ties = _ties(*((columns[name], values) for name, values in keys.items()))
+        ties = _ties(self.session, *((columns[name], values) for name, values in keys.items()))
         if not ties:
             return []
         query = select(Order).where(Order.shop_id == self.shop_id, or_(*ties))
@@ -124,7 +125,7 @@ class _Mirror:
                 select(Suppression.address, Suppression.reason).where(
                     Suppression.shop_id == self.shop_id,
                     Suppression.channel == "email",
-                    col(Suppression.address).in_(wanted),
+                    among(self.session, col(Suppression.address), wanted),
                 )
             ):
                 self._suppressions[address].add(reason)
@@ -149,7 +150,9 @@ def _checkout_facts(mirror: _Mirror, tokens: Sequence[str], base: Facts) -> dict
     checkouts = {
         c.token: c
         for c in mirror.session.exec(
-            select(Checkout).where(Checkout.shop_id == mirror.shop_id, col(Checkout.token).in_(tokens))
+            select(Checkout).where(
+                Checkout.shop_id == mirror.shop_id, among(mirror.session, col(Checkout.token), tokens)
+            )
         )
     }
     rows = list(checkouts.values())
@@ -305,7 +308,7 @@ def current_variants(session: Session, shop_id: int, variant_ids: Iterable[Any])
             (col(Product.shop_id) == col(Variant.shop_id)) & (col(Product.product_id) == col(Variant.product_id)),
             isouter=True,
         )
-        .where(Variant.shop_id == shop_id, col(Variant.variant_id).in_(ids))
+        .where(Variant.shop_id == shop_id, among(session, col(Variant.variant_id), ids))
     )
     return {
         variant.variant_id: VariantNow(
@@ -330,7 +333,9 @@ def _with_related(session: Session, shop_id: int, facts: Facts) -> Facts:
     bought = {line.product_id for o in (facts.order, *facts.orders) for line in o.lines if line.product_id}
     own = list(session.exec(select(Product).where(Product.shop_id == shop_id, col(Product.product_id).in_(bought))))
     kin = _ties(
-        (Product.product_type, _set(p.product_type for p in own)), (Product.vendor, _set(p.vendor for p in own))
+        session,
+        (Product.product_type, _set(p.product_type for p in own)),
+        (Product.vendor, _set(p.vendor for p in own)),
     )
     candidates: list[Product] = []
     if kin:
@@ -435,9 +440,9 @@ def _only(variants: Mapping[int, VariantNow], lines: Iterable[dict[str, Any]]) -
     return {i: variants[i] for i in ids if i in variants}
 
 
-def _ties(*pairs: tuple[Any, Collection[Any]]) -> list[ColumnElement[bool]]:
+def _ties(session: Session, *pairs: tuple[Any, Collection[Any]]) -> list[ColumnElement[bool]]:
     """`column IN (values)` for each pair with values: the ways a row may belong to the subjects."""
-    return [col(column).in_(list(values)) for column, values in pairs if values]
+    return [among(session, col(column), values) for column, values in pairs if values]
 
 
 def _ids(values: Iterable[int | None]) -> list[int]:

@@ -30,6 +30,7 @@ from flows.facts import Facts
 from flows.journey import Advance, Decision, Performed, SendIntent, Status
 from flows.reasons import Reason
 from flows.tuning import FlowTuning
+from shopify_app.db.statements import among
 from shopify_app.journeys import store
 from shopify_app.journeys.catalog import FlowCatalog
 from shopify_app.journeys.facts import gather_many
@@ -304,7 +305,7 @@ def _locked(session: Session, journey_ids: Iterable[int]) -> dict[int, Journey]:
     ids = sorted(set(journey_ids))
     if not ids:
         return {}
-    query = select(Journey).where(col(Journey.id).in_(ids)).order_by(col(Journey.id)).with_for_update()
+    query = select(Journey).where(among(session, col(Journey.id), ids)).order_by(col(Journey.id)).with_for_update()
     return {row.id: row for row in session.exec(query) if row.id is not None}
 
 

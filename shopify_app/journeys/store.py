@@ -21,6 +21,7 @@ from flows.definition import FlowDefinition
 from flows.facts import Facts
 from flows.journey import Advance, Performed, Status
 from flows.reasons import Reason
+from shopify_app.db.statements import among
 from shopify_app.models import Decision, Journey, Message, MessageStatus
 
 OPEN_STATES = tuple(s.value for s in pure.OPEN)
@@ -55,7 +56,7 @@ def open_journeys(session: Session, shop_id: int, flow: str, subjects: Collectio
         return {}
     rows = session.exec(
         select(Journey)
-        .where(Journey.shop_id == shop_id, Journey.flow == flow, col(Journey.subject).in_(list(subjects)))
+        .where(Journey.shop_id == shop_id, Journey.flow == flow, among(session, col(Journey.subject), subjects))
         .where(col(Journey.state).in_(OPEN_STATES))
         .order_by(col(Journey.id))
         .with_for_update()
@@ -69,7 +70,7 @@ def last_entries(session: Session, shop_id: int, flow: str, subjects: Collection
         return {}
     rows = session.execute(
         rows_of(Journey.subject, func.max(Journey.entered_at))  # type: ignore[call-overload]
-        .where(Journey.shop_id == shop_id, Journey.flow == flow, col(Journey.subject).in_(list(subjects)))
+        .where(Journey.shop_id == shop_id, Journey.flow == flow, among(session, col(Journey.subject), subjects))
         .group_by(Journey.subject)
     )
     return {subject: at for subject, at in rows if at is not None}
@@ -82,7 +83,7 @@ def active_by_customer(session: Session, shop_id: int, flow: str, keys: Collecti
     found: dict[str, list[Journey]] = {}
     for row in session.exec(
         select(Journey)
-        .where(Journey.shop_id == shop_id, Journey.flow == flow, col(Journey.exclusive_key).in_(list(keys)))
+        .where(Journey.shop_id == shop_id, Journey.flow == flow, among(session, col(Journey.exclusive_key), keys))
         .where(col(Journey.state).in_(ACTIVE_STATES))
         .order_by(col(Journey.id))
         .with_for_update()
@@ -101,7 +102,7 @@ def journeys_touching(
 ) -> list[Journey]:
     """Active journeys about these subjects or customers, locked in id order: events may end or move them."""
     ties: list[ColumnElement[bool]] = [
-        col(column).in_(list(values))
+        among(session, col(column), values)
         for column, values in (
             (Journey.subject, subjects),
             (Journey.customer_id, customer_ids),

@@ -32,6 +32,7 @@ from sqlmodel import Session, col, select
 from connectors.delivery import DeliveryError, Failure
 from flows.journey import Performed, SendIntent
 from flows.reasons import Reason
+from shopify_app.db.statements import among
 from shopify_app.messaging.channels import Envelope, OutboundChannel, envelope_for
 from shopify_app.models import LIVE_STATUSES, Journey, Message, MessageStatus, Shop
 from shopify_app.suppressions import suppress
@@ -212,7 +213,7 @@ class SendProtocol:
         return set(
             session.execute(
                 update(table)
-                .where(table.c.id.in_(list(message_ids)), table.c.status == MessageStatus.SENDING)
+                .where(among(session, table.c.id, message_ids), table.c.status == MessageStatus.SENDING)
                 .where(table.c.lease_until > at)
                 .values(handed_at=at)
                 .returning(table.c.id)
@@ -255,7 +256,7 @@ class SendProtocol:
             row.id: row
             for row in session.execute(
                 rows_of(table.c.id, table.c.status, table.c.shop_id, table.c.channel, table.c.address)
-                .where(table.c.id.in_(ids))
+                .where(among(session, table.c.id, ids))
                 .order_by(table.c.id)
                 .with_for_update()
             )
@@ -345,7 +346,8 @@ class SendProtocol:
             for row in session.execute(
                 rows_of(table.c.id, table.c.journey_id, table.c.step, table.c.status, table.c.channel,
                        table.c.address, table.c.attempts)
-                .where(table.c.journey_id.in_(journey_ids), table.c.status.in_([str(s) for s in LIVE_STATUSES]))
+                .where(among(session, table.c.journey_id, journey_ids))
+                .where(table.c.status.in_([str(s) for s in LIVE_STATUSES]))
                 .order_by(table.c.id)
                 .with_for_update()
             )

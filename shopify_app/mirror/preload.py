@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from shopify_app.db.statements import among
 from shopify_app.events.context import WebhookContext
 from shopify_app.mirror import fields
 from shopify_app.mirror.customers import customer_from_webhook
@@ -79,7 +80,7 @@ def _preload_shop(session: Session, shop_id: int, keys: MirrorKeys) -> None:
     if keys.customers:
         for customer_id, event_id, at in session.exec(
             select(ConsentRecord.customer_id, ConsentRecord.webhook_event_id, ConsentRecord.consent_updated_at)
-            .where(ConsentRecord.shop_id == shop_id, col(ConsentRecord.customer_id).in_(keys.customers))
+            .where(ConsentRecord.shop_id == shop_id, among(session, col(ConsentRecord.customer_id), keys.customers))
             .where(ConsentRecord.channel == "email", ConsentRecord.state == "subscribed")
         ):
             cache.subscriptions[customer_id].append((event_id, at))

@@ -14,7 +14,7 @@ from typing import Any, TypeVar, cast
 from sqlalchemy import Table, or_
 from sqlmodel import Session, SQLModel, select
 
-from shopify_app.db.statements import dialect_insert
+from shopify_app.db.statements import among, dialect_insert
 
 M = TypeVar("M", bound=SQLModel)
 
@@ -123,9 +123,9 @@ def _locked(
     also: tuple[str, Collection[Any]] | None,
 ) -> list[M]:
     table: Table = model.__table__  # type: ignore[attr-defined]
-    wanted = [table.c[column].in_(list(values))]
+    wanted = [among(session, table.c[column], values)]
     if also is not None and also[1]:
-        wanted.append(table.c[also[0]].in_(list(also[1])))
+        wanted.append(among(session, table.c[also[0]], also[1]))
     query = select(model).where(table.c.shop_id == shop_id, or_(*wanted)).order_by(table.c.id).with_for_update()
     return list(session.exec(query))
 
