@@ -30,7 +30,7 @@ from sqlalchemy import Engine, Table, bindparam, func, insert, or_, text, true, 
 from sqlalchemy import select as rows_of
 from sqlmodel import Session, col, select
 
-from shopify_app.db.statements import among
+from shopify_app.db.statements import among, append_rows
 from shopify_app.events.context import Handler, PermanentEventError, WebhookContext
 from shopify_app.events.failures import permanent_reason
 from shopify_app.events.whom import whom
@@ -340,8 +340,9 @@ class EventProcessor:
             ),
             [{"b_id": e.id, "b_customer": customer_id, "b_email": email} for e, customer_id, email in done],
         )  # fmt: skip
-        session.execute(
-            insert(_ATTEMPTS),
+        append_rows(
+            session,
+            _ATTEMPTS,
             [self._attempt(e.id or 0, e.attempts + 1, "done", None, now, elapsed_ms) for e in events],
         )
         for event in events:

@@ -6,13 +6,11 @@ the trace is complete by construction.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
 
-import psycopg
-from sqlalchemy import ColumnElement, Connection, func, insert, or_, update
+from sqlalchemy import ColumnElement, Table, func, or_, update
 from sqlalchemy import select as rows_of
 from sqlmodel import Session, col, select
 
@@ -21,7 +19,7 @@ from flows.definition import FlowDefinition
 from flows.facts import Facts
 from flows.journey import Advance, Performed, Status
 from flows.reasons import Reason
-from shopify_app.db.statements import among
+from shopify_app.db.statements import among, append_rows
 from shopify_app.models import Decision, Journey, Message, MessageStatus
 
 OPEN_STATES = tuple(s.value for s in pure.OPEN)
@@ -154,24 +152,11 @@ class Trace:
         rows = [
             {"shop_id": row.shop_id, "journey_id": row.id, "flow": row.flow, **values} for row, values in self._rows
         ]
-        connection = session.connection()
-        if connection.dialect.name == "postgresql":
-            _copy_decisions(connection, rows)  # COPY: several times faster than a multi-row insert
-        else:
-            session.execute(insert(Decision), rows)
+        append_rows(session, _DECISIONS, rows)
         self._rows = []
 
 
-_DECISION_COLUMNS = ("shop_id", "journey_id", "flow", "step", "outcome", "reason", "detail", "decided_at")
-
-
-def _copy_decisions(connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-    raw = connection.connection.dbapi_connection
-    assert isinstance(raw, psycopg.Connection)
-    statement = f"COPY decisions ({', '.join(_DECISION_COLUMNS)}) FROM STDIN"
-    with raw.cursor() as cursor, cursor.copy(statement) as copy:
-        for row in rows:
-            copy.write_row([json.dumps(row[c]) if c == "detail" else row[c] for c in _DECISION_COLUMNS])
+_DECISIONS: Table = Decision.__table__  # type: ignore[attr-defined]
 
 
 def apply(
