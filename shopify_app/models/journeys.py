@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
+from shopify_app.db.preassigned import preassign_ids
 from shopify_app.db.types import BigId, UTCDateTime
 from shopify_app.models.rewritten import Rewritten
 
@@ -33,6 +34,7 @@ class ShopFlow(SQLModel, table=True):
     updated_at: datetime = Field(sa_type=UTCDateTime)
 
 
+@preassign_ids
 class Journey(Rewritten, table=True):
     """One subject's way through one flow (the pure model is `flows.journey.Journey`)."""
 

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from shopify_app.db.preassigned import preassign_ids
 from shopify_app.db.types import Amount, BigId, UTCDateTime
 from shopify_app.models.rewritten import Rewritten
 
@@ -105,6 +106,7 @@ class Customer(Rewritten, table=True):
     last_order_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # their latest uncancelled order
 
 
+@preassign_ids
 class ConsentRecord(SQLModel, table=True):
     """Every consent change Chorus observed, kept as proof (when, how, from which delivery)."""
 
