@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import Engine, Table, bindparam, func, insert, or_, text, true, update
+from sqlalchemy import ARRAY, BigInteger, Engine, String, Table, bindparam, func, insert, or_, text, true, update
 from sqlalchemy import select as rows_of
 from sqlmodel import Session, col, select
 
@@ -330,16 +330,32 @@ class EventProcessor:
             return
         events = [event for event, _, _ in done]
         session.flush()  # what the handlers changed on the event rows themselves
-        session.execute(
-            update(_EVENTS)
-            .where(_EVENTS.c.id == bindparam("b_id"))
-            .values(
-                status=EventStatus.DONE, attempts=_EVENTS.c.attempts + 1, processed_at=now, next_attempt_at=None,
-                last_error=None, claimed_until=None, claimed_by=None, claims=0,
-                customer_id=bindparam("b_customer"), email=bindparam("b_email"),
-            ),
-            [{"b_id": e.id, "b_customer": customer_id, "b_email": email} for e, customer_id, email in done],
-        )  # fmt: skip
+        finished = {"status": EventStatus.DONE, "attempts": _EVENTS.c.attempts + 1, "processed_at": now,
+                    "next_attempt_at": None, "last_error": None, "claimed_until": None, "claimed_by": None,
+                    "claims": 0}  # fmt: skip
+        if session.get_bind().dialect.name == "postgresql":
+            # One statement for the batch, its rows from arrays, rather than one statement per event.
+            whom_of = (
+                func.unnest(
+                    bindparam("ids", [e.id for e, _, _ in done], type_=ARRAY(BigInteger)),
+                    bindparam("customers", [c for _, c, _ in done], type_=ARRAY(BigInteger)),
+                    bindparam("emails", [m for _, _, m in done], type_=ARRAY(String)),
+                )
+                .table_valued("id", "customer_id", "email")
+                .render_derived()
+            )
+            session.execute(
+                update(_EVENTS)
+                .where(_EVENTS.c.id == whom_of.c.id)
+                .values(**finished, customer_id=whom_of.c.customer_id, email=whom_of.c.email)
+            )
+        else:
+            session.execute(
+                update(_EVENTS)
+                .where(_EVENTS.c.id == bindparam("b_id"))
+                .values(**finished, customer_id=bindparam("b_customer"), email=bindparam("b_email")),
+                [{"b_id": e.id, "b_customer": customer_id, "b_email": email} for e, customer_id, email in done],
+            )
         append_rows(
             session,
             _ATTEMPTS,
