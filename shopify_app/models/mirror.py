@@ -70,9 +70,14 @@ class Variant(Rewritten, table=True):
 
     @property
     def in_stock(self) -> bool:
-        if self.inventory_policy == "continue" or self.inventory_quantity is None:
-            return True
-        return self.inventory_quantity > 0
+        return in_stock(self.inventory_policy, self.inventory_quantity)
+
+
+def in_stock(inventory_policy: str | None, inventory_quantity: int | None) -> bool:
+    """Whether a variant can be bought: it oversells, is not tracked, or has some left."""
+    if inventory_policy == "continue" or inventory_quantity is None:
+        return True
+    return inventory_quantity > 0
 
 
 class Customer(Rewritten, table=True):
