@@ -25,7 +25,8 @@ def with_pooler(url: str, pooler: str) -> str:
     return make_url(url).update_query_dict({POOLER_QUERY_KEY: pooler}).render_as_string(hide_password=False)
 
 
-def _dump_json(value: Any) -> str:
+def dump_json(value: Any) -> str:
+    """JSON as Chorus stores it (orjson, the standard library for what orjson cannot write)."""
     try:
         return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
     except TypeError:  # what orjson cannot write (an integer beyond 64 bits), the standard library may
@@ -34,7 +35,7 @@ def _dump_json(value: Any) -> str:
 
 # JSON columns (order and checkout lines, journeys' steps) are read and written on every event: orjson is
 # several times faster than the standard library at both.
-_JSON = {"json_serializer": _dump_json, "json_deserializer": orjson.loads}
+_JSON = {"json_serializer": dump_json, "json_deserializer": orjson.loads}
 
 
 def make_engine(url: str, *, pool_size: int = 5) -> Engine:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, cast
 
@@ -10,6 +9,8 @@ import psycopg
 from sqlalchemy import ARRAY, JSON, ColumnElement, Table, any_, bindparam, insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, SQLModel
+
+from shopify_app.db.engine import dump_json
 
 
 def dialect_insert(dialect_name: str, model: type[SQLModel]) -> Any:
@@ -50,4 +51,4 @@ def append_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
     statement = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
     with raw.cursor() as cursor, cursor.copy(statement) as copy:
         for row in rows:
-            copy.write_row([json.dumps(row[c]) if c in as_json else row[c] for c in columns])
+            copy.write_row([dump_json(row[c]) if c in as_json else row[c] for c in columns])
