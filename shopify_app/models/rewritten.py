@@ -53,6 +53,8 @@ def _columns(model: type[Rewritten]) -> dict[str, Any]:
     if found is None:
         manager = manager_of_class(model)
         found = {name: manager[name].impl for name in model.model_fields if name in manager}
+        if any(impl is None for impl in found.values()):
+            return {}  # the mapper is not configured yet (the first row is being made): SQLModel's way for now
         _COLUMNS[model] = found
     return found
 
