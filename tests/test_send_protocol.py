@@ -17,6 +17,7 @@ from connectors.channel import Handover
 from flows.journey import SendIntent
 from shopify_app.app import create_app
 from shopify_app.clock import FrozenClock
+from shopify_app.journeys.store import JourneyRows
 from shopify_app.messaging import delivery
 from shopify_app.messaging.channels import Envelope, OutboundChannel, configured_channels
 from shopify_app.messaging.delivery import BatchClock, Prepared, SendProtocol
@@ -432,13 +433,13 @@ def test_preparing_a_step_whose_message_went_out_raises_already_handled(
     run_worker(store, AFTER_DUE)
     [message] = db.all(Message)
     protocol = SendProtocol(configured_channels(store.settings))
-    journey, shop_row = db.one(Journey), db.one(Shop)
+    shop_row = db.one(Shop)
     intent = SendIntent("reminder", "email", "ada@example.com", "abandoned_checkout.reminder", None)
 
-    with db.write() as session, pytest.raises(delivery.AlreadyHandled):
-        protocol.prepare(
-            session, session.merge(journey), session.merge(shop_row), intent, AFTER_DUE, leased_at=AFTER_DUE
-        )
+    with db.write() as session:
+        [journey] = JourneyRows(session).by_id([db.one(Journey).id or 0]).values()
+        with pytest.raises(delivery.AlreadyHandled):
+            protocol.prepare(session, journey, session.merge(shop_row), intent, AFTER_DUE, leased_at=AFTER_DUE)
     assert [(m.id, m.status) for m in db.all(Message)] == [(message.id, "sent")]
 
 

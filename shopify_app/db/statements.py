@@ -6,8 +6,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, cast
 
 import psycopg
-from sqlalchemy import ARRAY, JSON, ColumnElement, Table, any_, bindparam, insert
+from sqlalchemy import ARRAY, JSON, ColumnElement, Table, Text, any_, bindparam, func, insert, literal, select, update
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.types import TypeDecorator, TypeEngine
 from sqlmodel import Session, SQLModel
 
 from shopify_app.db.engine import dump_json
@@ -52,3 +54,52 @@ def append_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
     with raw.cursor() as cursor, cursor.copy(statement) as copy:
         for row in rows:
             copy.write_row([dump_json(row[c]) if c in as_json else row[c] for c in columns])
+
+
+def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> list[int]:
+    """Insert rows (every row names the same columns, not `id`); returns their new ids, in order. On
+    PostgreSQL the ids are taken from the table's sequence first and the rows sent with COPY (see
+    `append_rows`); elsewhere one multi-row INSERT … RETURNING."""
+    if not rows:
+        return []
+    if session.get_bind().dialect.name != "postgresql":
+        returning = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+        return list(session.execute(returning, list(rows)).scalars())
+    sequence = func.pg_get_serial_sequence(literal(table.name), literal("id"))
+    ids = list(
+        session.execute(select(func.nextval(sequence)).select_from(func.generate_series(1, len(rows)))).scalars()
+    )
+    append_rows(session, table, [{"id": new_id, **row} for new_id, row in zip(ids, rows, strict=True)])
+    return ids
+
+
+def update_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Set each row's columns (every row names the same ones) where `id` is its "id". On PostgreSQL one
+    statement whose rows come from arrays (`UPDATE … FROM unnest(…)`), whatever their number; elsewhere one
+    statement with a parameter set per row."""
+    if not rows:
+        return
+    columns = [name for name in rows[0] if name != "id"]
+    dialect = session.get_bind().dialect
+    if dialect.name != "postgresql":
+        placeholders: dict[str, Any] = {name: bindparam(f"v_{name}") for name in columns}
+        statement = update(table).where(table.c.id == bindparam("v_id")).values(placeholders)
+        session.execute(statement, [{f"v_{name}": value for name, value in row.items()} for row in rows])
+        return
+    arrays = [bindparam("v_id", [row["id"] for row in rows], type_=ARRAY(table.c.id.type))]
+    for name in columns:
+        column_type: TypeEngine[Any] = table.c[name].type
+        values: list[Any] = [row[name] for row in rows]
+        if isinstance(column_type, JSON):  # an array of JSON travels as text, cast back below
+            values, column_type = [None if v is None else dump_json(v) for v in values], Text()
+        elif isinstance(column_type, TypeDecorator):  # its conversion (if any), as a single value would have it
+            if type(column_type).process_bind_param is not TypeDecorator.process_bind_param:
+                values = [column_type.process_bind_param(v, dialect) for v in values]
+            column_type = column_type.impl_instance
+        arrays.append(bindparam(f"v_{name}", values, type_=ARRAY(column_type)))
+    given = func.unnest(*arrays).table_valued("id", *columns).render_derived()
+    assigned = {
+        name: sql_cast(given.c[name], JSON) if isinstance(table.c[name].type, JSON) else given.c[name]
+        for name in columns
+    }
+    session.execute(update(table).where(table.c.id == given.c.id).values(assigned))

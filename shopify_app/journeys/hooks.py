@@ -18,7 +18,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from flows import engine
 from flows.definition import FlowDefinition
@@ -28,9 +28,10 @@ from flows.reasons import Reason
 from shopify_app.journeys import store
 from shopify_app.journeys.catalog import FlowCatalog
 from shopify_app.journeys.facts import gather_many
+from shopify_app.journeys.store import JourneyRow
 from shopify_app.journeys.tuning import load_tuning
 from shopify_app.messaging.channels import configured_names
-from shopify_app.models import Journey, Shop
+from shopify_app.models import Shop
 from shopify_app.runtime import Runtime
 
 ConfiguredChannels = Callable[[Shop], frozenset[str]]
@@ -45,12 +46,12 @@ class JourneyHooks:
         self, session: Session, shop: Shop, event: str, subject: str, now: datetime, *, at: datetime | None = None
     ) -> int:
         """Enter `subject` into every flow `event` starts (the event happened `at`); returns how many entered."""
-        trace = store.Trace()
+        rows = store.JourneyRows(session)
         entered = sum(
-            self.enter_many(session, shop, definition, {subject: at}, now, trace)
+            self.enter_many(rows, shop, definition, {subject: at}, now)
             for definition in self.catalog.triggered_by(event)
         )
-        trace.write(session)
+        rows.write()
         return entered
 
     def touch(
@@ -64,46 +65,45 @@ class JourneyHooks:
         email: str | None = None,
     ) -> int:
         """Move the active journeys about these subjects or this customer; returns how many ended."""
-        trace = store.Trace()
+        rows = store.JourneyRows(session)
         ids = (customer_id,) if customer_id is not None else ()
-        ended = self.touch_many(session, shop, now, trace, subjects=subjects, customer_ids=ids, emails=_some(email))
-        trace.write(session)
+        ended = self.touch_many(rows, shop, now, subjects=subjects, customer_ids=ids, emails=_some(email))
+        rows.write()
         return ended
 
     def enter_many(
         self,
-        session: Session,
+        rows: store.JourneyRows,
         shop: Shop,
         definition: FlowDefinition,
         subjects: Mapping[str, datetime | None],
         now: datetime,
-        trace: store.Trace,
-        moved_rows: list[Journey] | None = None,
+        moved_rows: set[JourneyRow] | None = None,
     ) -> int:
         """Enter each subject (-> when its trigger happened) into the flow, or move its journey on; returns how
         many entered. The journeys it changes are added to `moved_rows`."""
-        shop_id = _id(shop)
-        rows = store.open_journeys(session, shop_id, definition.name, subjects)
+        session, shop_id = rows.session, _id(shop)
+        held = rows.open(shop_id, definition.name, subjects)
         tuning = load_tuning(session, shop_id, definition)
-        steps = {subject: rows[subject].step if subject in rows else None for subject in subjects}
+        steps = {subject: held[subject].step if subject in held else None for subject in subjects}
         facts = gather_many(session, shop, definition, steps, configured=self.configured(shop))
-        for subject, row in rows.items():
+        for subject, row in held.items():
             if row.state != Status.INELIGIBLE:  # already on its way: the trigger may move it (a later update)
                 moved = engine.advance(definition, tuning, store.to_pure(row), facts[subject], now)
-                store.apply(session, row, moved, definition=definition, facts=facts[subject], now=now, trace=trace)
+                rows.apply(row, moved, definition=definition, facts=facts[subject], now=now)
                 _note(moved_rows, row)
-        candidates = [s for s in subjects if s not in rows or rows[s].state == Status.INELIGIBLE]
+        candidates = [s for s in subjects if s not in held or held[s].state == Status.INELIGIBLE]
         if not candidates:
             return 0
-        last = store.last_entries(session, shop_id, definition.name, candidates)
+        last = rows.last_entries(shop_id, definition.name, candidates)
         keys = {s: store.customer_key(facts[s].customer_id, facts[s].email) for s in candidates}
         exclusive = definition.entry.one_active_per_customer
-        active = store.active_by_customer(session, shop_id, definition.name, _set(keys.values())) if exclusive else {}
+        active = rows.active_by_customer(shop_id, definition.name, _set(keys.values())) if exclusive else {}
         entered = 0
         for subject in candidates:
             key = keys[subject]
             others = [r for r in active.get(key or "", []) if r.subject != subject]
-            current = rows.get(subject)
+            current = held.get(subject)
             entry = engine.enter(
                 definition, tuning, facts[subject], subject, now,
                 current=store.to_pure(current) if current is not None else None,
@@ -113,17 +113,12 @@ class JourneyHooks:
             if entry is None:
                 continue
             for other in others if entry.ended else ():
-                ended = engine.end(store.to_pure(other), Reason.SUPERSEDED)
-                store.apply(session, other, ended, definition=definition, facts=None, now=now, trace=trace)
+                rows.apply(other, engine.end(store.to_pure(other), Reason.SUPERSEDED), definition=definition,
+                           facts=None, now=now)  # fmt: skip
                 active[key or ""].remove(other)
                 _note(moved_rows, other)
-            if entry.ended and current is not None and current.id is not None:
-                # The superseded journeys give up the customer's place before this row takes it: a flush
-                # updates a table's rows in id order, and this one may come first. (A new row is inserted
-                # after every update of the same flush.)
-                session.flush()
-            row = current or store.new_row(shop_id, definition, subject, now)
-            store.apply(session, row, entry, definition=definition, facts=facts[subject], now=now, trace=trace)
+            row = current or rows.new(shop_id, definition, subject, now)
+            rows.apply(row, entry, definition=definition, facts=facts[subject], now=now)
             _note(moved_rows, row)
             if entry.journey.active and exclusive and key is not None:
                 active.setdefault(key, []).append(row)  # a later subject of this batch meets it
@@ -132,23 +127,21 @@ class JourneyHooks:
 
     def touch_many(
         self,
-        session: Session,
+        rows: store.JourneyRows,
         shop: Shop,
         now: datetime,
-        trace: store.Trace,
         *,
         subjects: Collection[str] = (),
         customer_ids: Collection[int] = (),
         emails: Collection[str] = (),
-        skip: Collection[int] = (),
+        skip: Collection[JourneyRow] = (),
     ) -> int:
         """Move the active journeys about these subjects or customers (but those in `skip`); returns how many
         ended."""
-        shop_id = _id(shop)
-        rows = store.journeys_touching(session, shop_id, subjects=subjects, customer_ids=customer_ids, emails=emails)
-        by_flow: dict[str, list[Journey]] = defaultdict(list)
-        for row in rows:
-            if row.state == Status.WAITING and row.id not in skip and row.flow in self.catalog:
+        session, shop_id = rows.session, _id(shop)
+        by_flow: dict[str, list[JourneyRow]] = defaultdict(list)
+        for row in rows.touching(shop_id, subjects=subjects, customer_ids=customer_ids, emails=emails):
+            if row.state == Status.WAITING and row not in skip and row.flow in self.catalog:
                 by_flow[row.flow].append(row)  # one sending is moved by its hand-over; an undeployed flow, by no one
         ended = 0
         for flow, group in by_flow.items():
@@ -158,7 +151,7 @@ class JourneyHooks:
             facts = gather_many(session, shop, definition, steps, configured=self.configured(shop))
             for row in group:
                 moved = engine.advance(definition, tuning, store.to_pure(row), facts[row.subject], now)
-                store.apply(session, row, moved, definition=definition, facts=facts[row.subject], now=now, trace=trace)
+                rows.apply(row, moved, definition=definition, facts=facts[row.subject], now=now)
                 ended += int(moved.journey.status is Status.DONE)
         return ended
 
@@ -211,18 +204,17 @@ class JourneyBatch:
     def flush(self, session: Session, now: datetime) -> None:
         """Triggers first (a subject with a journey is moved on by its trigger), then every other journey the
         batch touched, on the mirror as the whole batch left it."""
-        trace = store.Trace()
+        rows = store.JourneyRows(session)
         for work in self._work.values():
-            moved: list[Journey] = []
+            moved: set[JourneyRow] = set()
             for event, subjects in work.triggers.items():
                 for definition in self._hooks.catalog.triggered_by(event):
-                    self._hooks.enter_many(session, work.shop, definition, subjects, now, trace, moved)
-            session.flush()  # the journeys just entered get their ids
+                    self._hooks.enter_many(rows, work.shop, definition, subjects, now, moved)
             self._hooks.touch_many(
-                session, work.shop, now, trace, subjects=work.subjects, customer_ids=work.customer_ids,
-                emails=work.emails, skip={row.id for row in moved if row.id is not None},
+                rows, work.shop, now, subjects=work.subjects, customer_ids=work.customer_ids, emails=work.emails,
+                skip=moved,
             )  # fmt: skip
-        trace.write(session)
+        rows.write()
         self._work = {}
 
     def _of(self, shop: Shop) -> _ShopWork:
@@ -231,18 +223,12 @@ class JourneyBatch:
 
 def end_all(session: Session, shop_id: int, reason: Reason, now: datetime) -> int:
     """End every open journey of the shop at once (it uninstalled)."""
-    rows = session.exec(
-        select(Journey)
-        .where(Journey.shop_id == shop_id, col(Journey.state).in_(store.OPEN_STATES))
-        .order_by(col(Journey.id))
-        .with_for_update()
-    ).all()
-    trace = store.Trace()
-    for row in rows:
-        ended = engine.end(store.to_pure(row), reason)
-        store.apply(session, row, ended, definition=None, facts=None, now=now, trace=trace)
-    trace.write(session)
-    return len(rows)
+    rows = store.JourneyRows(session)
+    found = rows.of_shop(shop_id)
+    for row in found:
+        rows.apply(row, engine.end(store.to_pure(row), reason), definition=None, facts=None, now=now)
+    rows.write()
+    return len(found)
 
 
 def for_runtime(runtime: Runtime) -> JourneyHooks:
@@ -251,9 +237,9 @@ def for_runtime(runtime: Runtime) -> JourneyHooks:
     return JourneyHooks(runtime.flows, lambda _shop: configured)
 
 
-def _note(rows: list[Journey] | None, row: Journey) -> None:
+def _note(rows: set[JourneyRow] | None, row: JourneyRow) -> None:
     if rows is not None:
-        rows.append(row)
+        rows.add(row)
 
 
 def _some(value: str | None) -> tuple[str, ...]:

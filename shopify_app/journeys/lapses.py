@@ -15,7 +15,7 @@ from sqlmodel import Session, col, select
 
 from flows.definition import FlowDefinition
 from shopify_app.journeys.hooks import JourneyHooks
-from shopify_app.journeys.store import Trace
+from shopify_app.journeys.store import JourneyRows
 from shopify_app.journeys.tuning import load_tuning
 from shopify_app.mirror.store import locked_row
 from shopify_app.models import Customer, Shop, ShopFlow
@@ -86,7 +86,7 @@ def _sweep_batch(
         else:
             row.swept_until = threshold
         crossings = {str(c.customer_id): c.last_order_at + definition.trigger.after for c in crossed if c.last_order_at}
-        trace = Trace()
-        entered = hooks.enter_many(session, shop, definition, crossings, now, trace)
-        trace.write(session)
+        rows = JourneyRows(session)
+        entered = hooks.enter_many(rows, shop, definition, crossings, now)
+        rows.write()
         return entered

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from flows import engine
 from flows import journey as pure
@@ -30,13 +30,13 @@ from flows.facts import Facts
 from flows.journey import Advance, Decision, Performed, SendIntent, Status
 from flows.reasons import Reason
 from flows.tuning import FlowTuning
-from shopify_app.db.statements import among
 from shopify_app.journeys import store
 from shopify_app.journeys.catalog import FlowCatalog
 from shopify_app.journeys.facts import gather_many
+from shopify_app.journeys.store import JourneyRow
 from shopify_app.journeys.tuning import load_tuning
 from shopify_app.messaging.delivery import AlreadyHandled, BatchClock, Outcome, Prepared, SendProtocol
-from shopify_app.models import Journey, MessageStatus, Shop
+from shopify_app.models import MessageStatus, Shop
 from shopify_app.tally import Tally
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ _COUNTED = {
 class _Moving:
     """A journey about to be advanced, with what it is advanced from."""
 
-    row: Journey
+    row: JourneyRow
     journey: pure.Journey
 
 
@@ -109,13 +109,12 @@ class JourneyRunner:
         without it; else tried again (see `SendProtocol.expire`)."""
         with Session(self._db, expire_on_commit=False) as session, session.begin():
             expired = self._protocol.expire(session, now)
-            rows = _locked(session, [m.journey_id for m, _outcome in expired])
+            rows = store.JourneyRows(session)
             results = [
                 (message.journey_id, message.step, message.id, outcome, outcome.status) for message, outcome in expired
             ]
-            trace = store.Trace()
-            report = self._after_hand_overs(session, rows, results, trace)
-            trace.write(session)
+            report = self._after_hand_overs(rows, rows.by_id(m.journey_id for m, _outcome in expired), results)
+            rows.write()
             return report
 
     def _begin_hand_overs(self, message_ids: Sequence[int], at: datetime) -> set[int]:
@@ -129,22 +128,16 @@ class JourneyRunner:
         hand over and the facts each was decided on (by journey id)."""
         report = JourneyReport()
         with Session(self._db, expire_on_commit=False) as session, session.begin():
-            rows = session.exec(
-                select(Journey)
-                .where(Journey.state == Status.WAITING, col(Journey.due_at) <= now)
-                .order_by(col(Journey.due_at), col(Journey.id))
-                .limit(self._batch_size)
-                .with_for_update(skip_locked=True)
-            ).all()
-            sends: list[tuple[Journey, Shop, SendIntent, Advance, Facts]] = []
-            trace = store.Trace()
+            journeys = store.JourneyRows(session)
+            rows = journeys.due(now, self._batch_size)
+            sends: list[tuple[JourneyRow, Shop, SendIntent, Advance, Facts]] = []
             for (shop, definition, tuning), moving in self._groups(
                 session, [_Moving(r, store.to_pure(r)) for r in rows]
             ):
                 if definition is None:  # its definition was removed from this deployment
                     for item in moving:
                         ended = engine.end(item.journey, Reason.FLOW_DISABLED)
-                        store.apply(session, item.row, ended, definition=None, facts=None, now=now, trace=trace)
+                        journeys.apply(item.row, ended, definition=None, facts=None, now=now)
                         report += JourneyReport(ended=1)
                     continue
                 facts = _facts(session, shop, definition, moving, self._protocol.configured)
@@ -157,27 +150,23 @@ class JourneyRunner:
                         # The engine always moves a due journey on; should it not, it must not spin this loop.
                         log.error("journey %s did not move on at %s", item.row.id, moved.journey.step)
                         moved = Advance(replace(moved.journey, due_at=now + STALL), moved.decisions)
-                    subject_facts = facts[item.row.subject]
-                    store.apply(
-                        session, item.row, moved, definition=definition, facts=subject_facts, now=now, trace=trace
-                    )
+                    journeys.apply(item.row, moved, definition=definition, facts=facts[item.row.subject], now=now)
                     report += _tally(moved)
-            prepared = self._prepare(session, sends, now, clock, trace)
-            trace.write(session)
+            prepared = self._prepare(journeys, sends, now, clock)
+            journeys.write()
         decided_on = {row.id: facts for row, _shop, _intent, _moved, facts in sends if row.id is not None}
         return len(rows), report, prepared, decided_on
 
     def _prepare(
         self,
-        session: Session,
-        sends: Sequence[tuple[Journey, Shop, SendIntent, Advance, Facts]],
+        journeys: store.JourneyRows,
+        sends: Sequence[tuple[JourneyRow, Shop, SendIntent, Advance, Facts]],
         now: datetime,
         clock: BatchClock,
-        trace: store.Trace,
     ) -> list[Prepared]:
         """Commit the batch's messages as SENDING, each with its journey."""
         results = self._protocol.prepare_many(
-            session, [(r, s, i) for r, s, i, _m, _f in sends], now, leased_at=clock.now()
+            journeys.session, [(r, s, i) for r, s, i, _m, _f in sends], now, leased_at=clock.now()
         )
         prepared: list[Prepared] = []
         for (row, _shop, intent, moved, facts), result in zip(sends, results, strict=True):
@@ -186,9 +175,7 @@ class JourneyRunner:
                 # Never twice: the step counts as done, with what is known of it.
                 log.warning("journey %s: %s", row.id, result)
                 journey = engine.after_send(definition, moved.journey, SendOutcome(Performed.UNKNOWN, now))
-                store.apply(
-                    session, row, Advance(journey, moved.decisions), definition=definition, facts=facts, now=now
-                )
+                journeys.apply(row, Advance(journey, moved.decisions), definition=definition, facts=facts, now=now)
                 continue
             sending = Decision(
                 intent.step, "sending", Reason.SEND,
@@ -196,10 +183,9 @@ class JourneyRunner:
                  **summary(intent.content)},
             )  # fmt: skip
             journey = engine.start_send(moved.journey, intent)
-            store.apply(
-                session, row, Advance(journey, (*moved.decisions, sending)), definition=definition, facts=facts,
-                now=now, trace=trace,
-            )  # fmt: skip
+            journeys.apply(
+                row, Advance(journey, (*moved.decisions, sending)), definition=definition, facts=facts, now=now
+            )
             prepared.append(result)
         return prepared
 
@@ -210,23 +196,22 @@ class JourneyRunner:
         results = list(zip(prepared, outcomes, strict=True))
         with Session(self._db, expire_on_commit=False) as session, session.begin():
             # Journeys before their messages, as when deciding: two workers never wait on each other in a cycle.
-            rows = _locked(session, [p.journey_id for p, _outcome in results])
+            journeys = store.JourneyRows(session)
+            rows = journeys.by_id(p.journey_id for p, _outcome in results)
             statuses = self._protocol.record_many(session, results)
             recorded = [
                 (p.journey_id, p.step, p.message_id, outcome, status)
                 for (p, outcome), status in zip(results, statuses, strict=True)
             ]
-            trace = store.Trace()
-            report = self._after_hand_overs(session, rows, recorded, trace, decided_on)
-            trace.write(session)
+            report = self._after_hand_overs(journeys, rows, recorded, decided_on)
+            journeys.write()
             return report
 
     def _after_hand_overs(
         self,
-        session: Session,
-        rows: dict[int, Journey],
+        journeys: store.JourneyRows,
+        rows: dict[int, JourneyRow],
         outcomes: Iterable[tuple[int, str, int | None, Outcome, MessageStatus]],
-        trace: store.Trace,
         decided_on: dict[int, Facts] | None = None,
     ) -> JourneyReport:
         """Each journey takes its message's outcome, then moves on as far as it can: on the facts it was just
@@ -246,17 +231,16 @@ class JourneyRunner:
                 detail["error"] = outcome.error
             if outcome.retry_at:
                 detail["retry_at"] = outcome.retry_at.isoformat()
-            store.record(session, row, step, str(outcome.status), outcome.reason, detail, outcome.at, trace)
+            journeys.record(row, step, str(outcome.status), outcome.reason, detail, outcome.at)
             journey = engine.after_send(
                 definition, store.to_pure(row), SendOutcome(outcome.performed, outcome.at, outcome.retry_at)
             )
             if journey.status is Status.WAITING and outcome.performed is not None:
                 moving.append(_Moving(row, journey))
             else:
-                store.apply(
-                    session, row, Advance(journey), definition=definition, facts=None, now=outcome.at, trace=trace
-                )
+                journeys.apply(row, Advance(journey), definition=definition, facts=None, now=outcome.at)
         known = decided_on or {}
+        session = journeys.session
         for (shop, definition, tuning), group in self._groups(session, moving):
             assert definition is not None
             unknown = [item for item in group if item.row.id not in known]
@@ -268,9 +252,7 @@ class JourneyRunner:
                 moved = engine.advance(definition, tuning, item.journey, facts[item.row.subject], at)
                 if moved.send is not None:  # its next step is due at once: the next batch sends it
                     moved = Advance(moved.journey, moved.decisions)
-                store.apply(
-                    session, item.row, moved, definition=definition, facts=facts[item.row.subject], now=at, trace=trace
-                )
+                journeys.apply(item.row, moved, definition=definition, facts=facts[item.row.subject], now=at)
                 report += _tally(moved)
         return report
 
@@ -298,15 +280,6 @@ def _facts(
     return gather_many(
         session, shop, definition, {m.row.subject: m.journey.step for m in moving}, configured=configured
     )
-
-
-def _locked(session: Session, journey_ids: Iterable[int]) -> dict[int, Journey]:
-    """The journeys, locked in id order (two workers never wait on each other in a cycle)."""
-    ids = sorted(set(journey_ids))
-    if not ids:
-        return {}
-    query = select(Journey).where(among(session, col(Journey.id), ids)).order_by(col(Journey.id)).with_for_update()
-    return {row.id: row for row in session.exec(query) if row.id is not None}
 
 
 def _tally(moved: Advance) -> JourneyReport:

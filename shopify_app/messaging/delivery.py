@@ -33,8 +33,9 @@ from connectors.delivery import DeliveryError, Failure
 from flows.journey import Performed, SendIntent
 from flows.reasons import Reason
 from shopify_app.db.statements import among
+from shopify_app.journeys.store import JourneyRow
 from shopify_app.messaging.channels import Envelope, OutboundChannel, envelope_for
-from shopify_app.models import LIVE_STATUSES, Journey, Message, MessageStatus, Shop
+from shopify_app.models import LIVE_STATUSES, Message, MessageStatus, Shop
 from shopify_app.suppressions import suppress
 
 log = logging.getLogger(__name__)
@@ -116,7 +117,14 @@ class SendProtocol:
         return frozenset(self.channels)
 
     def prepare(
-        self, session: Session, journey: Journey, shop: Shop, intent: SendIntent, now: datetime, *, leased_at: datetime
+        self,
+        session: Session,
+        journey: JourneyRow,
+        shop: Shop,
+        intent: SendIntent,
+        now: datetime,
+        *,
+        leased_at: datetime,
     ) -> Prepared:
         """One message; raises AlreadyHandled (see `prepare_many`)."""
         [prepared] = self.prepare_many(session, [(journey, shop, intent)], now, leased_at=leased_at)
@@ -127,7 +135,7 @@ class SendProtocol:
     def prepare_many(
         self,
         session: Session,
-        sends: Sequence[tuple[Journey, Shop, SendIntent]],
+        sends: Sequence[tuple[JourneyRow, Shop, SendIntent]],
         now: datetime,
         *,
         leased_at: datetime,
@@ -334,7 +342,7 @@ class SendProtocol:
         return Outcome(MessageStatus.DEFERRED, Reason.SEND_DEFERRED, at, retry_at=retry_at, error=detail)
 
     def _slots_for(
-        self, session: Session, sends: Sequence[tuple[Journey, SendIntent]], now: datetime
+        self, session: Session, sends: Sequence[tuple[JourneyRow, SendIntent]], now: datetime
     ) -> list[tuple[int, int] | AlreadyHandled]:
         """For each send, its message's (id, attempts so far): a deferred message of its step for the same
         channel and address is tried again; any other live message of the step means it was handled; a deferred
