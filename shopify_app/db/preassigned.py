@@ -1,9 +1,9 @@
 """Ids for new rows taken from their sequence before a flush, on PostgreSQL.
 
-A batch of webhooks enters thousands of journeys. Inserted without their ids, they need `INSERT … RETURNING`
-in multi-row statements (`insertmanyvalues`) whose text, a placeholder per value, SQLAlchemy renders and
-the driver parses again for each statement. With the ids known, the flush sends one short prepared INSERT
-for all of them (psycopg's pipelined `executemany`), and nothing comes back.
+A batch of webhooks records consent for hundreds of customers. Inserted without their ids, the rows
+need `INSERT … RETURNING` in multi-row statements (`insertmanyvalues`) whose text, a placeholder per
+value, SQLAlchemy renders and the driver parses again for each statement. With the ids known, the flush
+sends one short prepared INSERT for all of them (psycopg's pipelined `executemany`), and nothing comes back.
 """
 
 from __future__ import annotations

@@ -8,9 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
-from shopify_app.db.preassigned import preassign_ids
 from shopify_app.db.types import BigId, UTCDateTime
-from shopify_app.models.rewritten import Rewritten
 
 # Journey states in which a subject (or, for some flows, a customer) may hold only one journey per flow.
 _OPEN = text("state IN ('ineligible', 'waiting', 'sending')")
@@ -34,9 +32,10 @@ class ShopFlow(SQLModel, table=True):
     updated_at: datetime = Field(sa_type=UTCDateTime)
 
 
-@preassign_ids
-class Journey(Rewritten, table=True):
-    """One subject's way through one flow (the pure model is `flows.journey.Journey`)."""
+class Journey(SQLModel, table=True):
+    """One subject's way through one flow (the pure model is `flows.journey.Journey`). The worker reads and
+    writes journeys as plain rows (`journeys.store.JourneyRows`); this model defines the table and serves
+    readers."""
 
     __tablename__ = "journeys"
     __table_args__ = (
