@@ -81,8 +81,8 @@ class JourneyRunner:
         """Everything due at `now`, batch after batch, until nothing more is due (or, once `stop` is set, until
         the batches in hand are sent and recorded).
 
-        One batch is handed over while the next is decided: the channel's round trips and the database's
-        overlap. Outcomes are recorded in batch order.
+        The channel's round trips and the database's overlap: while one batch is handed over, the batch
+        before it is recorded and the next one decided. Outcomes are recorded in batch order.
         """
         clock = BatchClock(now)
         report = self.expire_interrupted(now)
@@ -92,12 +92,15 @@ class JourneyRunner:
                 # Decided at the run's instant; only leases and hand-over times follow the real time elapsed.
                 claimed, decided, prepared, facts = self._decide_batch(now, clock)
                 report += decided
+                handed = None
                 if in_flight is not None:
-                    report += self._record_batch(in_flight[0], in_flight[2].result(), in_flight[1])
+                    handed = (in_flight[0], in_flight[2].result(), in_flight[1])
                     in_flight = None
                 if prepared:
                     handing = sender.submit(self._protocol.hand_over_many, prepared, clock, self._begin_hand_overs)
                     in_flight = (prepared, facts, handing)
+                if handed is not None:
+                    report += self._record_batch(*handed)
                 if not claimed or (stop is not None and stop.is_set()):
                     break
             if in_flight is not None:

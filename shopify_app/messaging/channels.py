@@ -58,9 +58,14 @@ class EmailChannel:
         self._templates = templates
 
     def render(self, content_id: str, content: Any, envelope: Envelope) -> dict[str, Any]:
-        context = {"content": content, "unsubscribe_url": self._links.url(envelope.message_id)}
-        rendered = self._templates.render(content_id, context)
-        return {"subject": rendered.subject, "html": rendered.html, "text": rendered.text}
+        unsubscribe_url = self._links.url(envelope.message_id)
+        rendered = self._templates.render(content_id, {"content": content, "unsubscribe_url": unsubscribe_url})
+        return {
+            "subject": rendered.subject,
+            "html": rendered.html,
+            "text": rendered.text,
+            "unsubscribe_url": unsubscribe_url,
+        }
 
     def send(self, payload: Mapping[str, Any], envelope: Envelope, now: datetime) -> Handover:
         email = OutgoingEmail(
@@ -71,7 +76,7 @@ class EmailChannel:
             text=str(payload["text"]),
             html=payload.get("html"),
             reply_to=envelope.shop_email,
-            unsubscribe_url=self._links.url(envelope.message_id),
+            unsubscribe_url=str(payload.get("unsubscribe_url") or self._links.url(envelope.message_id)),
         )
         return self._connector.send(email, now)
 

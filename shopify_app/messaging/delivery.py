@@ -25,14 +25,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, bindparam, func, insert, update
+from sqlalchemy import Table, update
 from sqlalchemy import select as rows_of
 from sqlmodel import Session, col, select
 
 from connectors.delivery import DeliveryError, Failure
 from flows.journey import Performed, SendIntent
 from flows.reasons import Reason
-from shopify_app.db.statements import among
+from shopify_app.db.statements import among, insert_rows, update_rows
 from shopify_app.journeys.store import JourneyRow
 from shopify_app.messaging.channels import Envelope, OutboundChannel, envelope_for
 from shopify_app.models import LIVE_STATUSES, Message, MessageStatus, Shop
@@ -156,22 +156,16 @@ class SendProtocol:
             assert journey.id is not None
             envelope = envelope_for(shop, message_id, intent.address)
             payload = self.channels[intent.channel].render(intent.content_id, intent.content, envelope)
-            updates.append({"b_id": message_id, "b_payload": payload, "b_lease": lease_until})
+            updates.append(
+                {"id": message_id, "payload": payload, "lease_until": lease_until, "status": MessageStatus.SENDING,
+                 "attempts": attempts + 1, "error": None, "handed_at": None}
+            )  # fmt: skip
             prepared.append(
                 Prepared(
                     message_id, journey.id, intent.step, intent.channel, envelope, payload, lease_until, attempts + 1
                 )
             )
-        if updates:
-            session.execute(
-                update(_MESSAGES)
-                .where(_MESSAGES.c.id == bindparam("b_id"))
-                .values(
-                    payload=bindparam("b_payload"), lease_until=bindparam("b_lease"), status=MessageStatus.SENDING,
-                    attempts=_MESSAGES.c.attempts + 1, error=None, handed_at=None,
-                ),
-                updates,
-            )  # fmt: skip
+        update_rows(session, _MESSAGES, updates)  # the rows are locked: `attempts` is exact
         return prepared
 
     def hand_over_many(
@@ -263,47 +257,41 @@ class SendProtocol:
         held = {
             row.id: row
             for row in session.execute(
-                rows_of(table.c.id, table.c.status, table.c.shop_id, table.c.channel, table.c.address)
+                rows_of(table.c.id, table.c.status, table.c.shop_id, table.c.channel, table.c.address,
+                        table.c.provider, table.c.provider_message_id)
                 .where(among(session, table.c.id, ids))
                 .order_by(table.c.id)
                 .with_for_update()
             )
-        }
+        }  # fmt: skip
         statuses: list[MessageStatus] = []
         taken: list[dict[str, Any]] = []
         late: list[dict[str, Any]] = []
         for prepared, outcome in results:
             row = held[prepared.message_id]
-            provider = {"b_id": row.id, "b_provider": outcome.provider, "b_provider_id": outcome.provider_message_id}
+            # What the provider said of it is kept, whatever else became of it.
+            provider = {
+                "id": row.id,
+                "provider": outcome.provider or row.provider,
+                "provider_message_id": outcome.provider_message_id or row.provider_message_id,
+            }
             if row.status != MessageStatus.SENDING:
                 log.warning("message %s: outcome %s came after it became %s", row.id, outcome.status, row.status)
                 statuses.append(MessageStatus(row.status))
                 late.append(provider)
                 continue
             sent_at = outcome.at if outcome.status is MessageStatus.SENT else None
-            taken.append(provider | {"b_status": outcome.status, "b_error": outcome.error, "b_sent_at": sent_at})
+            taken.append(
+                provider | {"status": outcome.status, "lease_until": None, "error": outcome.error, "sent_at": sent_at}
+            )
             if outcome.reason is Reason.SEND_REFUSED:
                 suppress(
                     session, shop_id=row.shop_id, channel=row.channel, address=row.address,
                     reason="refused", message_id=row.id, now=outcome.at,
                 )  # fmt: skip
             statuses.append(outcome.status)
-        provider_values: dict[str, Any] = {
-            "provider": func.coalesce(bindparam("b_provider"), table.c.provider),
-            "provider_message_id": func.coalesce(bindparam("b_provider_id"), table.c.provider_message_id),
-        }
-        if taken:
-            session.execute(
-                update(table)
-                .where(table.c.id == bindparam("b_id"))
-                .values(
-                    status=bindparam("b_status"), lease_until=None, error=bindparam("b_error"),
-                    sent_at=bindparam("b_sent_at"), **provider_values,
-                ),
-                taken,
-            )  # fmt: skip
-        if late:  # an UNKNOWN message keeps its status; what the provider said of it is still worth keeping
-            session.execute(update(table).where(table.c.id == bindparam("b_id")).values(**provider_values), late)
+        update_rows(session, table, taken)
+        update_rows(session, table, late)  # an UNKNOWN message keeps its status
         return statuses
 
     def expire(self, session: Session, now: datetime) -> list[tuple[Message, Outcome]]:
@@ -382,11 +370,7 @@ class SendProtocol:
             )  # fmt: skip
         if cancelled:
             session.execute(update(table).where(table.c.id.in_(cancelled)).values(status=MessageStatus.CANCELLED))
-        ids = iter(
-            session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), new).scalars().all()
-            if new
-            else []
-        )
+        ids = iter(insert_rows(session, table, new))
         return [slot if slot is not None else (next(ids), 0) for slot in slots]
 
 

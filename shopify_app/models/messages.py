@@ -45,7 +45,7 @@ class Message(SQLModel, table=True):
     step: str = Field(max_length=50)
     channel: str = Field(max_length=20)
     address: str  # lower-cased email, E.164 phone, push endpoint...
-    # What the channel carries, as rendered: email {"subject", "html", "text"}; others their own.
+    # What the channel carries, as rendered: email {"subject", "html", "text", "unsubscribe_url"}; others their own.
     payload: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
     status: str = Field(max_length=20)
     attempts: int = 0
