@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from werkzeug.test import TestResponse
 
-from shopify_app.events.processor import read_json
+from shopify_app.db.engine import load_json
 from shopify_app.events.replay import requeue_events
 from shopify_app.models import EventStatus, PrivacyRequest, Shop, WebhookEvent
 from shopify_app.runtime import Runtime
@@ -178,7 +178,7 @@ def test_the_worker_reads_a_body_as_the_standard_library_does(body: bytes) -> No
     except RecursionError:
         assert depth(body) > 900
         return
-    assert outcome(read_json, body) == expected
+    assert outcome(load_json, body) == expected
 
 
 def depth(body: bytes) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import orjson
@@ -33,9 +34,34 @@ def dump_json(value: Any) -> str:
         return json.dumps(value)
 
 
+# Any run of this many digits may be an integer orjson cannot hold exactly (beyond 64 bits it gives a float).
+_LONG_NUMBER = b"0" * 19
+_DIGITS_ONLY = bytes(48 if 48 <= byte <= 57 else 32 for byte in range(256))  # each digit -> "0", the rest " "
+_LONG_NUMBER_TEXT = re.compile("[0-9]{19}")
+
+
+def load_json(value: str | bytes | float) -> Any:
+    """JSON as orjson reads it, where that is exact; else as the standard library does. orjson turns an
+    integer beyond 64 bits into a float (the standard library keeps it, so a value out of range is reported
+    as sent), and what orjson refuses the standard library reads or refuses with its own message."""
+    if isinstance(value, int | float):  # SQLite's numeric affinity made a bare number of a JSON column a number
+        return value
+    exact = (
+        _LONG_NUMBER_TEXT.search(value) is None
+        if isinstance(value, str)
+        else _LONG_NUMBER not in value.translate(_DIGITS_ONLY)
+    )
+    if exact:
+        try:
+            return orjson.loads(value)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(value)
+
+
 # JSON columns (order and checkout lines, journeys' steps) are read and written on every event: orjson is
 # several times faster than the standard library at both.
-_JSON = {"json_serializer": dump_json, "json_deserializer": orjson.loads}
+_JSON = {"json_serializer": dump_json, "json_deserializer": load_json}
 
 
 def make_engine(url: str, *, pool_size: int = 5) -> Engine:

@@ -2,14 +2,32 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, time
+from decimal import Decimal
 from typing import Any, cast
 
+import orjson
 import psycopg
-from sqlalchemy import ARRAY, JSON, ColumnElement, Table, Text, any_, bindparam, func, insert, literal, select, update
+from sqlalchemy import (
+    ARRAY,
+    JSON,
+    ColumnElement,
+    Table,
+    Text,
+    any_,
+    bindparam,
+    column,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.types import TypeDecorator, TypeEngine
+from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, SQLModel
 
 from shopify_app.db.engine import dump_json
@@ -75,8 +93,9 @@ def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
 
 def update_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
     """Set each row's columns (every row names the same ones) where `id` is its "id". On PostgreSQL one
-    statement whose rows come from arrays (`UPDATE … FROM unnest(…)`), whatever their number; elsewhere one
-    statement with a parameter set per row."""
+    statement whose rows come from one JSON document (`UPDATE … FROM json_to_recordset(…)`), whatever their
+    number: written by orjson and parsed by the server, where arrays of text would be escaped value by value
+    in Python. Elsewhere one statement with a parameter set per row."""
     if not rows:
         return
     columns = [name for name in rows[0] if name != "id"]
@@ -86,20 +105,39 @@ def update_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
         statement = update(table).where(table.c.id == bindparam("v_id")).values(placeholders)
         session.execute(statement, [{f"v_{name}": value for name, value in row.items()} for row in rows])
         return
-    arrays = [bindparam("v_id", [row["id"] for row in rows], type_=ARRAY(table.c.id.type))]
+    # A TypeDecorator's own conversion (if any), as a single value would have it.
+    decorators: dict[str, TypeDecorator[Any]] = {}
     for name in columns:
-        column_type: TypeEngine[Any] = table.c[name].type
-        values: list[Any] = [row[name] for row in rows]
-        if isinstance(column_type, JSON):  # an array of JSON travels as text, cast back below
-            values, column_type = [None if v is None else dump_json(v) for v in values], Text()
-        elif isinstance(column_type, TypeDecorator):  # its conversion (if any), as a single value would have it
-            if type(column_type).process_bind_param is not TypeDecorator.process_bind_param:
-                values = [column_type.process_bind_param(v, dialect) for v in values]
-            column_type = column_type.impl_instance
-        arrays.append(bindparam(f"v_{name}", values, type_=ARRAY(column_type)))
-    given = func.unnest(*arrays).table_valued("id", *columns).render_derived()
-    assigned = {
-        name: sql_cast(given.c[name], JSON) if isinstance(table.c[name].type, JSON) else given.c[name]
-        for name in columns
-    }
-    session.execute(update(table).where(table.c.id == given.c.id).values(assigned))
+        column_type = table.c[name].type
+        if isinstance(column_type, TypeDecorator) and (
+            type(column_type).process_bind_param is not TypeDecorator.process_bind_param
+        ):
+            decorators[name] = column_type
+    if decorators:
+        rows = [
+            {**row, **{name: kind.process_bind_param(row[name], dialect) for name, kind in decorators.items()}}
+            for row in rows
+        ]
+    document = bindparam("v_rows", dump_record_set(rows), type_=Text)
+    given = (
+        func.json_to_recordset(sql_cast(document, JSON))
+        .table_valued(*(column(name, table.c[name].type) for name in ["id", *columns]))
+        .render_derived(name="given", with_types=True)
+    )
+    session.execute(update(table).where(table.c.id == given.c.id).values({name: given.c[name] for name in columns}))
+
+
+def dump_record_set(rows: Sequence[Mapping[str, Any]]) -> str:
+    """Rows as the JSON array `json_to_recordset` reads: datetimes in ISO 8601, decimals as their digits."""
+    try:
+        return orjson.dumps(list(rows), default=_as_text, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:  # an integer beyond 64 bits, which the standard library writes
+        return json.dumps(list(rows), default=_as_text)
+
+
+def _as_text(value: object) -> str:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, date | time):  # datetime included; orjson writes its own, json.dumps does not
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")

@@ -15,7 +15,6 @@ is parked.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
@@ -26,11 +25,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-import orjson
 from sqlalchemy import ARRAY, BigInteger, Engine, String, Table, bindparam, func, insert, or_, text, true, update
 from sqlalchemy import select as rows_of
 from sqlmodel import Session, col, select
 
+from shopify_app.db.engine import load_json
 from shopify_app.db.statements import among, append_rows
 from shopify_app.events.context import Handler, PermanentEventError, WebhookContext
 from shopify_app.events.failures import permanent_reason
@@ -39,23 +38,6 @@ from shopify_app.journeys.hooks import JourneyBatch, JourneyHooks
 from shopify_app.models import EventAttempt, EventStatus, Shop, WebhookEvent
 from shopify_app.shopify.topics import APP_UNINSTALLED, PRIVACY_TOPICS
 from shopify_app.tally import Tally
-
-# Any run of this many digits may be an integer orjson cannot hold exactly (beyond 64 bits it gives a float).
-_LONG_NUMBER = b"0" * 19
-_DIGITS_ONLY = bytes(48 if 48 <= byte <= 57 else 32 for byte in range(256))  # each digit -> "0", the rest " "
-
-
-def read_json(body: bytes) -> Any:
-    """A body as intake's orjson reads it, where that is exact; else as the standard library does. orjson
-    turns an integer beyond 64 bits into a float (the standard library keeps it, so a value out of range is
-    reported as sent), and what orjson refuses the standard library reads or refuses with its own message."""
-    if _LONG_NUMBER not in body.translate(_DIGITS_ONLY):
-        try:
-            return orjson.loads(body)
-        except orjson.JSONDecodeError:
-            pass
-    return json.loads(body)
-
 
 log = logging.getLogger(__name__)
 
@@ -311,7 +293,7 @@ class EventProcessor:
                 return None  # the shop's data is already gone: nothing left to export or erase
             raise PermanentEventError(f"shop {event.shop_domain} no longer exists")
         try:
-            payload = read_json(event.body)
+            payload = load_json(event.body)
         except ValueError as exc:
             raise PermanentEventError(f"body is not valid JSON: {exc}") from exc
         except RecursionError:
