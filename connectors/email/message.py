@@ -98,6 +98,8 @@ def _part(body: str, subtype: str) -> MIMENonMultipart:
     characters a line), encoded by binascii's C encoder rather than the email package's Python one."""
     part = MIMENonMultipart("text", subtype, policy=WIRE_POLICY, charset="utf-8")
     part["Content-Transfer-Encoding"] = "quoted-printable"
+    if "\r" in body:  # binascii keeps a lone CR as it is; every kind of line break is one line break
+        body = _LINE_BREAK.sub("\n", body)
     part.set_payload(binascii.b2a_qp(body.encode("utf-8"), istext=True).decode("ascii"))
     return part
 
