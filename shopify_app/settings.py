@@ -54,7 +54,7 @@ class Settings:
     webhook_max_body_bytes: int = 8 * MIB
     raw_body_retention_days: int = 30
     worker_poll_seconds: float = 2.0
-    worker_batch_size: int = 500
+    worker_batch_size: int = 1000
     event_claim_lease_seconds: int = 300  # a claim not finished by then was abandoned (its worker died)
     event_max_claims: int = 3  # claims without finishing before an event (or job) is parked
     event_max_attempts: int = 8
@@ -122,7 +122,7 @@ class Settings:
             webhook_max_body_bytes=reader.parsed("WEBHOOK_MAX_BODY_BYTES", 8 * MIB, _positive_int),
             raw_body_retention_days=reader.parsed("RAW_BODY_RETENTION_DAYS", 30, _positive_int),
             worker_poll_seconds=reader.parsed("WORKER_POLL_SECONDS", 2.0, _positive_float),
-            worker_batch_size=reader.parsed("WORKER_BATCH_SIZE", 500, _positive_int),
+            worker_batch_size=reader.parsed("WORKER_BATCH_SIZE", 1000, _positive_int),
             event_claim_lease_seconds=reader.parsed("EVENT_CLAIM_LEASE_SECONDS", 300, _positive_int),
             event_max_claims=reader.parsed("EVENT_MAX_CLAIMS", 3, _positive_int),
             event_max_attempts=reader.parsed("EVENT_MAX_ATTEMPTS", 8, _positive_int),
