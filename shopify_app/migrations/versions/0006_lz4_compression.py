@@ -2,7 +2,7 @@
 
 PostgreSQL compresses a value of more than about 2 kB before storing it, with pglz unless a column says
 otherwise. Every webhook body is such a value: pglz took about 0.2 ms of PostgreSQL's CPU per body stored
-(most of an intake insert), lz4 about a fifth of that, for about a third more space. Only new values are
+(most of an intake insert), lz4 about a quarter of that, for about a third more space. Only new values are
 compressed with lz4; those already stored stay as they are and read as before. SQLite and a PostgreSQL
 built without lz4 are left alone.
 
