@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from enum import StrEnum
 
 
@@ -11,8 +12,26 @@ class Failure(StrEnum):
     UNKNOWN = "unknown"  # interrupted during the hand-over: it may have gone out; never retry blindly
 
 
+class AddressProblem(StrEnum):
+    """What a refusal says about the address itself, beyond this one message."""
+
+    OPTED_OUT = "opted_out"  # the recipient told the provider to stop: their consent is withdrawn
+    INVALID = "invalid"  # no message can ever reach it (not a number, not a mobile, unroutable)
+
+
 class DeliveryError(Exception):
-    def __init__(self, failure: Failure, detail: str) -> None:
+    def __init__(
+        self,
+        failure: Failure,
+        detail: str,
+        *,
+        code: str | None = None,
+        problem: AddressProblem | None = None,
+        retry_after: timedelta | None = None,
+    ) -> None:
         super().__init__(f"{failure}: {detail}")
         self.failure = failure
         self.detail = detail
+        self.code = code  # the provider's own error code, when it gave one
+        self.problem = problem
+        self.retry_after = retry_after  # not before this long, when the provider said so

@@ -33,6 +33,15 @@ from shopify_app.journeys.tuning import (
     load_tunings,
 )
 from shopify_app.key_rotation import rotate_secrets
+from shopify_app.messaging.accounts import (
+    PROVIDERS,
+    InvalidAccount,
+    accounts_of,
+    connect,
+    describe_channels,
+    disconnect,
+    parse_account,
+)
 from shopify_app.messaging.channels import configured_names
 from shopify_app.models import EventStatus, Shop, WebhookEvent
 from shopify_app.runtime import Runtime
@@ -448,6 +457,111 @@ def customers_timeline(runtime: Runtime, domain: str, email: str | None, phone: 
     for entry in entries:
         where = "/".join(p for p in (entry["flow"], entry["step"]) if p)
         click.echo(f"{entry['at']}\t{entry['kind']}\t{where or '-'}\t{entry['outcome']}\t{entry['reason'] or ''}")
+
+
+@main.group()
+def channels() -> None:
+    """A shop's own SMS, WhatsApp and email provider accounts."""
+
+
+@channels.group("connect")
+def channels_connect() -> None:
+    """Connect a provider account (replacing the channel's previous one); secrets are stored encrypted."""
+
+
+@channels_connect.command("sms")
+@SHOP_OPTION
+@click.option("--account-sid", required=True, help="The Twilio account SID (AC…).")
+@click.option("--auth-token", required=True, help="The account's auth token.")
+@click.option("--from", "sender", help="The Twilio number messages come from (E.164), or:")
+@click.option("--messaging-service-sid", help="A Messaging Service (MG…) that picks the sender.")
+@with_runtime
+def channels_connect_sms(
+    runtime: Runtime, domain: str, account_sid: str, auth_token: str, sender: str | None,
+    messaging_service_sid: str | None,
+) -> None:  # fmt: skip
+    """SMS through the merchant's Twilio account."""
+    values = {"account_sid": account_sid, "auth_token": auth_token, "from": sender,
+              "messaging_service_sid": messaging_service_sid}  # fmt: skip
+    _connect_channel(runtime, domain, "sms", values)
+
+
+@channels_connect.command("whatsapp")
+@SHOP_OPTION
+@click.option("--phone-number-id", required=True, help="The WhatsApp Business phone number id.")
+@click.option("--access-token", required=True, help="A system user's access token.")
+@click.option("--app-secret", required=True, help="The Meta app's secret (signs the webhooks).")
+@click.option("--verify-token", required=True, help="The token Meta's webhook verification echoes.")
+@with_runtime
+def channels_connect_whatsapp(
+    runtime: Runtime, domain: str, phone_number_id: str, access_token: str, app_secret: str, verify_token: str
+) -> None:
+    """WhatsApp through the merchant's Cloud API number."""
+    _connect_channel(runtime, domain, "whatsapp", {"phone_number_id": phone_number_id, "access_token": access_token,
+                                                   "app_secret": app_secret, "verify_token": verify_token})  # fmt: skip
+
+
+@channels_connect.command("email")
+@SHOP_OPTION
+@click.option("--provider", type=click.Choice(["sendgrid"]), required=True)
+@click.option("--api-key", required=True, help="A SendGrid API key (SG.…) allowed to send mail.")
+@click.option("--from", "sender", required=True, help="The address messages come from (a verified sender).")
+@click.option("--event-public-key", required=True, help="The event webhook's verification key (base64).")
+@with_runtime
+def channels_connect_email(
+    runtime: Runtime, domain: str, provider: str, api_key: str, sender: str, event_public_key: str
+) -> None:
+    """Email through the merchant's SendGrid account instead of the deployment's SMTP server."""
+    _connect_channel(runtime, domain, "email", {"provider": provider, "api_key": api_key, "from": sender,
+                                                "event_public_key": event_public_key})  # fmt: skip
+
+
+@channels.command("list")
+@SHOP_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@with_runtime
+def channels_list(runtime: Runtime, domain: str, as_json: bool) -> None:
+    """Each channel, its state, and the callback URLs to paste into the provider's console."""
+    shop_id, shop = _registered_shop(runtime, domain)
+    with runtime.read_session() as session:
+        described = describe_channels(
+            accounts_of(session, shop_id), shop, runtime.settings.app_url, smtp_default=bool(runtime.settings.smtp_url)
+        )
+    if as_json:
+        click.echo(json.dumps({"channels": described}, indent=2))
+        return
+    for channel in described:
+        shown = ", ".join(f"{k} {v}" for k, v in channel.get("settings", {}).items())
+        click.echo(f"{channel['channel']}\t{channel['state']}\t{channel.get('provider', '-')}\t{shown}".rstrip())
+        for name, url in channel.get("callbacks", {}).items():
+            click.echo(f"  {name} callback: {url}")
+
+
+@channels.command("disconnect")
+@click.argument("channel", type=click.Choice(list(PROVIDERS)))
+@SHOP_OPTION
+@with_runtime
+def channels_disconnect(runtime: Runtime, channel: str, domain: str) -> None:
+    """Forget the channel's account and its secrets; its messages wait for another channel."""
+    shop_id, _shop = _registered_shop(runtime, domain)
+    with runtime.session() as session, session.begin():
+        removed = disconnect(session, shop_id, channel)
+    if not removed:
+        raise click.UsageError(f"{channel} is not connected for {domain}")
+    click.echo(f"{channel} disconnected")
+
+
+def _connect_channel(runtime: Runtime, domain: str, channel: str, values: dict[str, str | None]) -> None:
+    shop_id, _shop = _registered_shop(runtime, domain)
+    try:
+        form = parse_account(channel, {k: v for k, v in values.items() if v is not None})
+    except InvalidAccount as exc:
+        raise click.UsageError("\n".join(exc.problems)) from None
+    with runtime.session() as session, session.begin():
+        shop = session.get(Shop, shop_id, with_for_update=True)
+        assert shop is not None
+        connect(session, runtime.secret_box, shop, form, runtime.clock.now())
+    click.echo(f"{channel} connected through {form.provider}; callbacks: `chorus channels list --shop {domain}`")
 
 
 @main.group()

@@ -1,11 +1,12 @@
-"""Re-encrypting every stored secret under the newest ENCRYPTION_KEY, so older keys can be retired."""
+"""Re-encrypting every stored secret under the newest ENCRYPTION_KEY, so older keys can be retired: shops'
+tokens and webhook secrets, channel accounts' secrets."""
 
 from __future__ import annotations
 
 from sqlmodel import Session, select
 
 from shopify_app.crypto import SecretBox
-from shopify_app.models import Shop
+from shopify_app.models import ChannelAccount, Shop
 
 SECRET_COLUMNS = ("access_token_ciphertext", "refresh_token_ciphertext", "webhook_secret_ciphertext")
 
@@ -19,4 +20,7 @@ def rotate_secrets(session: Session, secret_box: SecretBox) -> int:
             if value is not None:
                 setattr(shop, column, secret_box.rotate(value))
                 rotated += 1
+    for account in session.exec(select(ChannelAccount).with_for_update()):
+        account.secrets_ciphertext = secret_box.rotate(account.secrets_ciphertext)
+        rotated += 1
     return rotated

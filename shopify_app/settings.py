@@ -76,6 +76,11 @@ class Settings:
     sync_bulk_threshold: int = 5000  # a catalogue with more products is fetched by a bulk operation
     reconcile_interval_minutes: int = 60
     flows_dir: str | None = None  # operators' own flow definitions (*.toml), next to the shipped ones
+    # The providers' API hosts, replaced by a local fake in tests and demos.
+    twilio_api_base_url: str = "https://api.twilio.com"
+    whatsapp_api_base_url: str = "https://graph.facebook.com"
+    whatsapp_api_version: str = "v23.0"
+    sendgrid_api_base_url: str = "https://api.sendgrid.com"
 
     def admin_base_url(self, shop_domain: str) -> str:
         """Where the shop's OAuth and Admin API endpoints live, without a trailing slash."""
@@ -142,6 +147,10 @@ class Settings:
             sync_bulk_threshold=reader.parsed("SYNC_BULK_THRESHOLD", 5000, _positive_int),
             reconcile_interval_minutes=reader.parsed("RECONCILE_INTERVAL_MINUTES", 60, _positive_int),
             flows_dir=reader.parsed("FLOWS_DIR", None, _directory, optional=True),
+            twilio_api_base_url=reader.parsed("TWILIO_API_BASE_URL", "https://api.twilio.com", _base_url),
+            whatsapp_api_base_url=reader.parsed("WHATSAPP_API_BASE_URL", "https://graph.facebook.com", _base_url),
+            whatsapp_api_version=reader.parsed("WHATSAPP_API_VERSION", "v23.0", _graph_version),
+            sendgrid_api_base_url=reader.parsed("SENDGRID_API_BASE_URL", "https://api.sendgrid.com", _base_url),
         )
         if settings.smtp_url and not settings.email_from:
             reader.problem("EMAIL_FROM is required when SMTP_URL is set: the address messages are sent from")
@@ -236,6 +245,12 @@ def _scopes(raw: str) -> tuple[str, ...]:
 def _api_version(raw: str) -> str:
     if not re.fullmatch(r"\d{4}-(01|04|07|10)|unstable", raw):
         raise ValueError(f"expected a version like 2026-10, got {raw!r}")
+    return raw
+
+
+def _graph_version(raw: str) -> str:
+    if not re.fullmatch(r"v\d{1,3}\.\d", raw):
+        raise ValueError(f"expected a Graph API version like v23.0, got {raw!r}")
     return raw
 
 

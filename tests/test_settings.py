@@ -106,3 +106,21 @@ def test_the_database_pooler_is_named_in_the_url_every_engine_is_built_from() ->
         Settings.from_env(chorus_env("postgres://u@db.example/chorus", DATABASE_POOLER="pgpool"))
     with pytest.raises(ConfigError, match="DATABASE_POOLER=pgbouncer needs a PostgreSQL DATABASE_URL"):
         Settings.from_env(chorus_env("sqlite:///chorus.db", DATABASE_POOLER="pgbouncer"))
+
+
+def test_channel_providers_default_to_their_real_hosts_and_may_point_at_a_local_fake() -> None:
+    defaults = Settings.from_env(chorus_env(""))
+    assert defaults.twilio_api_base_url == "https://api.twilio.com"
+    assert defaults.whatsapp_api_base_url == "https://graph.facebook.com"
+    assert defaults.sendgrid_api_base_url == "https://api.sendgrid.com"
+
+    local = Settings.from_env(
+        chorus_env("", TWILIO_API_BASE_URL="http://127.0.0.1:9100/", WHATSAPP_API_VERSION="v24.0")
+    )
+    assert local.twilio_api_base_url == "http://127.0.0.1:9100"
+    assert local.whatsapp_api_version == "v24.0"
+    with pytest.raises(ConfigError) as raised:
+        Settings.from_env(chorus_env("", SENDGRID_API_BASE_URL="sendgrid", WHATSAPP_API_VERSION="23"))
+    problems = "\n".join(raised.value.problems)
+    assert "SENDGRID_API_BASE_URL: expected an http(s) URL" in problems
+    assert "WHATSAPP_API_VERSION: expected a Graph API version like v23.0" in problems

@@ -35,6 +35,9 @@ class Shop(SQLModel, table=True):
     profile_updated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     # The webhook topics last put in place through the Admin API; a release that handles more re-subscribes.
     webhook_topics: str | None = None
+    # Names the shop in its channel providers' callback URLs: random, not a secret (each callback is verified
+    # with the shop's own credentials), made when a first channel is connected.
+    callback_key: str | None = Field(default=None, max_length=32, unique=True)
     created_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
 

@@ -12,6 +12,7 @@ PREVIOUS_API_SECRET = "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"
 ENCRYPTION_KEY = "kOgVXBTbDvIP3gqaWPwAH24kaxaVP3-cGn1JDMY2fdE="
 SECRET_KEY = "s" * 40
 ADMIN_BASE_URL = "https://shopify.test/{shop}"
+APP_URL = "https://chorus.example"
 
 
 def chorus_env(database_url: str, **overrides: str) -> dict[str, str]:
@@ -19,7 +20,7 @@ def chorus_env(database_url: str, **overrides: str) -> dict[str, str]:
         "SHOPIFY_API_KEY": API_KEY,
         "SHOPIFY_API_SECRET": API_SECRET,
         "SHOPIFY_API_SECRET_PREVIOUS": PREVIOUS_API_SECRET,
-        "APP_URL": "https://chorus.example",
+        "APP_URL": APP_URL,
         "ENCRYPTION_KEY": ENCRYPTION_KEY,
         "SECRET_KEY": SECRET_KEY,
         "DATABASE_URL": database_url,

@@ -1,0 +1,1 @@
+"""Text messages: Twilio's Messages API, and how many segments a body costs."""

@@ -1,0 +1,256 @@
+"""A merchant's own provider accounts: connected, listed, disconnected; their secrets encrypted at rest.
+
+One account per shop and channel: SMS through Twilio, WhatsApp through Meta's Cloud API, email through
+SendGrid (SMTP from the environment stays the deployment's default email channel). What a merchant gives is
+checked field by field, every problem reported at once, before anything is stored. Secrets (auth token,
+access token, app secret, verify token, API key) are encrypted as one value and never described back;
+the rest (account SID, sender, phone number id, public key) is shown with the callback URLs the merchant
+pastes into the provider's console.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import parseaddr
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    PublicFormat,
+    load_der_public_key,
+    load_pem_public_key,
+)
+from sqlalchemy import delete
+from sqlmodel import Session, select
+
+from flows.phones import normalise_phone
+from shopify_app.crypto import SecretBox
+from shopify_app.models import ChannelAccount, Shop
+
+PROVIDERS = {"sms": ("twilio",), "whatsapp": ("meta",), "email": ("sendgrid",)}
+MAX_VALUE_LENGTH = 1024
+
+
+class InvalidAccount(ValueError):
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class AccountForm:
+    """A provider account as a merchant gave it, checked."""
+
+    channel: str
+    provider: str
+    settings: dict[str, str]
+    secrets: dict[str, str]
+
+
+def _token(raw: str) -> str:
+    if not re.fullmatch(r"[\x21-\x7e]+", raw):
+        raise ValueError("expected printable characters without spaces")
+    return raw
+
+
+def _sid(prefix: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        if not re.fullmatch(prefix + r"[0-9a-fA-F]{32}", raw):
+            raise ValueError(f"expected {prefix} followed by 32 hexadecimal digits")
+        return raw
+
+    return parse
+
+
+def _e164(raw: str) -> str:
+    number = normalise_phone(raw)
+    if number is None:
+        raise ValueError("expected a phone number in international form, such as +14155550123")
+    return number
+
+
+def _digits(raw: str) -> str:
+    if not re.fullmatch(r"\d{1,30}", raw):
+        raise ValueError("expected digits only")
+    return raw
+
+
+def _sendgrid_key(raw: str) -> str:
+    if not re.fullmatch(r"SG\.[\w\-]+\.[\w\-]+", raw):
+        raise ValueError("expected a SendGrid API key (SG.…)")
+    return raw
+
+
+def _address(raw: str) -> str:
+    _name, address = parseaddr(raw)
+    if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", address):
+        raise ValueError("expected an email address")
+    return address
+
+
+def _ec_public_key(raw: str) -> str:
+    """SendGrid's verification key, as its console shows it (base64 of DER) or as PEM; stored as base64 DER."""
+    try:
+        key = (
+            load_pem_public_key(raw.encode())
+            if raw.startswith("-----BEGIN")
+            else load_der_public_key(base64.b64decode(raw, validate=True))
+        )
+    except (ValueError, binascii.Error, TypeError):
+        raise ValueError("expected the base64 ECDSA public key from SendGrid's event webhook settings") from None
+    if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP256R1):
+        raise ValueError("expected an ECDSA P-256 public key")
+    return base64.b64encode(key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)).decode()
+
+
+# Per channel: each field, whether it is a secret, and its parser. `from` is the sender.
+_FIELDS: dict[str, dict[str, tuple[bool, Callable[[str], str]]]] = {
+    "sms": {
+        "account_sid": (False, _sid("AC")),
+        "auth_token": (True, _token),
+        "from": (False, _e164),
+        "messaging_service_sid": (False, _sid("MG")),
+    },
+    "whatsapp": {
+        "phone_number_id": (False, _digits),
+        "access_token": (True, _token),
+        "app_secret": (True, _token),
+        "verify_token": (True, _token),
+    },
+    "email": {
+        "api_key": (True, _sendgrid_key),
+        "from": (False, _address),
+        "event_public_key": (False, _ec_public_key),
+    },
+}
+_REQUIRED = {
+    "sms": ("account_sid", "auth_token"),
+    "whatsapp": ("phone_number_id", "access_token", "app_secret", "verify_token"),
+    "email": ("api_key", "from", "event_public_key"),
+}
+
+
+def parse_account(channel: str, values: Mapping[str, Any]) -> AccountForm:
+    """The account these values describe; `InvalidAccount` lists every problem at once."""
+    if channel not in PROVIDERS:
+        raise InvalidAccount([f"unknown channel {channel!r}: expected one of {', '.join(PROVIDERS)}"])
+    fields = _FIELDS[channel]
+    provider = values.get("provider") or PROVIDERS[channel][0]
+    problems: list[str] = []
+    if provider not in PROVIDERS[channel]:
+        problems.append(f"provider: {channel} is sent through {', '.join(PROVIDERS[channel])}, not {provider!r}")
+    unknown = sorted(set(values) - set(fields) - {"provider"})
+    if unknown:
+        problems.append(f"unknown field(s) for {channel}: {', '.join(unknown)}")
+    settings: dict[str, str] = {}
+    hidden: dict[str, str] = {}
+    for name, (secret, parse) in fields.items():
+        raw = values.get(name)
+        if raw is None or raw == "":
+            if name in _REQUIRED[channel]:
+                problems.append(f"{name} is required")
+            continue
+        if not isinstance(raw, str) or len(raw) > MAX_VALUE_LENGTH:
+            problems.append(f"{name}: expected a string of at most {MAX_VALUE_LENGTH} characters")
+            continue
+        try:
+            (hidden if secret else settings)[name] = parse(raw.strip())
+        except ValueError as exc:
+            problems.append(f"{name}: {exc}")
+    if channel == "sms":
+        senders = [name for name in ("from", "messaging_service_sid") if values.get(name)]
+        if len(senders) != 1:
+            problems.append("give either from (a Twilio number) or messaging_service_sid, exactly one")
+    if problems:
+        raise InvalidAccount(problems)
+    return AccountForm(channel, str(provider), settings, hidden)
+
+
+def connect(session: Session, box: SecretBox, shop: Shop, form: AccountForm, now: datetime) -> ChannelAccount:
+    """Store the account (replacing the channel's previous one) and give the shop its callback key."""
+    assert shop.id is not None
+    ensure_callback_key(shop)
+    session.add(shop)
+    account = session.exec(
+        select(ChannelAccount).where(ChannelAccount.shop_id == shop.id, ChannelAccount.channel == form.channel)
+    ).first() or ChannelAccount(shop_id=shop.id, channel=form.channel, provider=form.provider, secrets_ciphertext="",
+                                connected_at=now, updated_at=now)  # fmt: skip
+    account.provider = form.provider
+    account.settings = dict(form.settings)
+    account.secrets_ciphertext = box.encrypt(json.dumps(form.secrets, sort_keys=True))
+    account.updated_at = now
+    session.add(account)
+    session.flush()
+    return account
+
+
+def disconnect(session: Session, shop_id: int, channel: str) -> bool:
+    """Forget the channel's account and its secrets; whether there was one."""
+    removed = session.execute(
+        delete(ChannelAccount).where(ChannelAccount.shop_id == shop_id, ChannelAccount.channel == channel)  # type: ignore[arg-type]
+    )
+    return bool(removed.rowcount)  # type: ignore[attr-defined]
+
+
+def accounts_of(session: Session, shop_id: int) -> dict[str, ChannelAccount]:
+    rows = session.exec(select(ChannelAccount).where(ChannelAccount.shop_id == shop_id))
+    return {account.channel: account for account in rows}
+
+
+def secrets_of(box: SecretBox, account: ChannelAccount) -> dict[str, str]:
+    value = json.loads(box.decrypt(account.secrets_ciphertext))
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
+
+
+def ensure_callback_key(shop: Shop) -> str:
+    if not shop.callback_key:
+        shop.callback_key = secrets.token_urlsafe(16)
+    return shop.callback_key
+
+
+def callback_urls(app_url: str, callback_key: str, channel: str, provider: str) -> dict[str, str]:
+    """The URLs the merchant gives the provider, so that its callbacks reach this shop."""
+    base = app_url.rstrip("/")
+    if provider == "twilio":
+        return {
+            "status": f"{base}/channels/twilio/{callback_key}/status",
+            "inbound": f"{base}/channels/twilio/{callback_key}/inbound",
+        }
+    if provider == "meta":
+        return {"webhook": f"{base}/channels/whatsapp/{callback_key}"}
+    if provider == "sendgrid":
+        return {"events": f"{base}/channels/sendgrid/{callback_key}/events"}
+    return {}
+
+
+def describe_channels(
+    accounts: Mapping[str, ChannelAccount], shop: Shop, app_url: str, *, smtp_default: bool
+) -> list[dict[str, Any]]:
+    """Every channel of the shop, connected or not, without a secret."""
+    described: list[dict[str, Any]] = []
+    for channel in PROVIDERS:
+        account = accounts.get(channel)
+        if account is not None:
+            described.append({
+                "channel": channel,
+                "state": "connected",
+                "provider": account.provider,
+                "settings": dict(account.settings),
+                "callbacks": callback_urls(app_url, shop.callback_key or "", channel, account.provider),
+                "connected_at": account.connected_at.isoformat(),
+                "updated_at": account.updated_at.isoformat(),
+            })  # fmt: skip
+        elif channel == "email" and smtp_default:
+            described.append({"channel": channel, "state": "connected", "provider": "smtp", "settings": {},
+                              "callbacks": {}, "deployment_default": True})  # fmt: skip
+        else:
+            described.append({"channel": channel, "state": "not_connected"})
+    return described

@@ -1,0 +1,27 @@
+"""A merchant's own provider accounts (they pay for them): one per channel and shop."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from shopify_app.db.types import BigId, UTCDateTime
+
+
+class ChannelAccount(SQLModel, table=True):
+    __tablename__ = "channel_accounts"
+    __table_args__ = (UniqueConstraint("shop_id", "channel"),)
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
+    shop_id: int = Field(foreign_key="shops.id", sa_type=BigId, ondelete="CASCADE")
+    channel: str = Field(max_length=20)  # "sms", "whatsapp", "email"
+    provider: str = Field(max_length=20)  # "twilio", "meta", "sendgrid"
+    # What may be shown: account SID, sender, phone number id, public key...
+    settings: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    # The secrets (auth token, access token, app secret, API key...) as one JSON object, encrypted.
+    secrets_ciphertext: str = Field(repr=False)
+    connected_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)

@@ -1,0 +1,81 @@
+"""The embedded admin's channel accounts: `GET /api/channels`, `PUT` and `DELETE /api/channels/<channel>`.
+
+Scoped to the session token's shop like the rest of the API; secrets go in and never come back out.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Flask, request
+
+from shopify_app.messaging.accounts import (
+    PROVIDERS,
+    InvalidAccount,
+    accounts_of,
+    connect,
+    describe_channels,
+    disconnect,
+    parse_account,
+)
+from shopify_app.models import Shop
+from shopify_app.runtime import current_runtime
+from shopify_app.web.session import current_shop, session_required
+
+blueprint = Blueprint("channels", __name__, url_prefix="/api/channels")
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(blueprint)
+
+
+@blueprint.get("")
+@session_required
+def channels() -> dict[str, Any]:
+    return {"channels": _described()}
+
+
+@blueprint.put("/<channel>")
+@session_required
+def connect_channel(channel: str) -> tuple[dict[str, Any], int]:
+    if channel not in PROVIDERS:
+        return {"error": f"unknown channel {channel!r}"}, 404
+    values = request.get_json(silent=True)
+    if not isinstance(values, dict):
+        return {"error": "expected a JSON object of the account's fields"}, 400
+    try:
+        form = parse_account(channel, values)
+    except InvalidAccount as exc:
+        return {"error": str(exc), "problems": exc.problems}, 400
+    runtime = current_runtime()
+    with runtime.session() as session, session.begin():
+        shop = session.get(Shop, current_shop().id, with_for_update=True)
+        assert shop is not None
+        connect(session, runtime.secret_box, shop, form, runtime.clock.now())
+    return {"channel": _described(channel)}, 200
+
+
+@blueprint.delete("/<channel>")
+@session_required
+def disconnect_channel(channel: str) -> tuple[dict[str, Any] | str, int]:
+    if channel not in PROVIDERS:
+        return {"error": f"unknown channel {channel!r}"}, 404
+    shop_id = current_shop().id
+    assert shop_id is not None
+    with current_runtime().session() as session, session.begin():
+        if not disconnect(session, shop_id, channel):
+            return {"error": f"{channel} is not connected"}, 404
+    return "", 204
+
+
+def _described(channel: str | None = None) -> Any:
+    runtime = current_runtime()
+    shop_id = current_shop().id
+    assert shop_id is not None
+    with runtime.read_session() as session:
+        shop = session.get(Shop, shop_id)
+        assert shop is not None
+        described = describe_channels(
+            accounts_of(session, shop_id), shop, runtime.settings.app_url, smtp_default=bool(runtime.settings.smtp_url)
+        )
+    return described if channel is None else next(c for c in described if c["channel"] == channel)
