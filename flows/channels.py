@@ -1,6 +1,6 @@
 """Which channel a step reaches the customer on: the first of its channels, in order, that may be used.
 
-Only email exists yet; the other channels are accepted in definitions and skipped as not configured until
+Email and SMS exist; the other channels are accepted in definitions and skipped as not configured until
 their connectors arrive. A step none of whose channels is set up waits for one to be; a step whose set-up
 channels all refuse (no address, no consent) is skipped with the first refusal.
 """
@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from flows.consent import email_marketing_refusal
+from flows.consent import marketing_consent_refusal
 from flows.facts import Facts
 from flows.reasons import Reason
 
 CHANNELS = ("email", "sms", "whatsapp", "push", "inbox")
+CONSENT_SOURCES = ("email", "sms")  # the channels whose marketing consent Chorus knows of
 
 
 @dataclass(frozen=True)
@@ -50,8 +51,12 @@ class Choice:
 def check(channel: str, facts: Facts) -> ChannelCheck:
     if channel not in facts.configured_channels:
         return ChannelCheck(channel, None, Reason.NOT_CONFIGURED)
+    if channel in facts.unusable:
+        return ChannelCheck(channel, None, facts.unusable[channel])
     if channel == "email":
         return ChannelCheck(channel, facts.email, email_refusal(facts))
+    if channel == "sms":
+        return ChannelCheck(channel, facts.phone, sms_refusal(facts))
     return ChannelCheck(channel, None, Reason.NOT_CONFIGURED)
 
 
@@ -61,17 +66,34 @@ def choose(channels: Sequence[str], facts: Facts) -> Choice:
 
 def email_refusal(facts: Facts) -> Reason | None:
     """Why marketing email may not go to this subject's address now, or None."""
-    if not facts.email:
-        return Reason.NO_EMAIL
-    if facts.email in facts.refused_addresses:
+    if facts.email and facts.email in facts.refused_addresses:
         return Reason.ADDRESS_REFUSED
-    box, box_at = facts.consent_box
-    refusal = email_marketing_refusal(facts.email_consent, box, box_at)
-    if refusal is not None:
-        return refusal
-    if not facts.shop.postal_address:
+    refusal = consent_refusal("email", facts)
+    if refusal is None and not facts.shop.postal_address:
         return Reason.NO_POSTAL_ADDRESS
-    return None
+    return refusal
+
+
+def sms_refusal(facts: Facts) -> Reason | None:
+    """Why marketing SMS may not go to this subject's number now, or None."""
+    if facts.phone and facts.phone in facts.refused_addresses:
+        return Reason.ADDRESS_REFUSED
+    return consent_refusal("sms", facts)
+
+
+def consent_refusal(channel: str, facts: Facts) -> Reason | None:
+    """None when the subject agreed to marketing on the channel, at the address it would go to."""
+    if channel == "email":
+        if not facts.email:
+            return Reason.NO_EMAIL
+        box, box_at = facts.consent_box
+        return marketing_consent_refusal(facts.email_consent, box, box_at)
+    if channel == "sms":
+        if not facts.phone:
+            return Reason.NO_PHONE
+        box, box_at = facts.sms_box
+        return marketing_consent_refusal(facts.sms_consent, box, box_at)
+    return Reason.NO_CONSENT  # no consent source exists yet for the other channels: they cannot grant it
 
 
 def marketing_refusal(channels: Sequence[str], facts: Facts) -> Reason | None:
@@ -79,13 +101,7 @@ def marketing_refusal(channels: Sequence[str], facts: Facts) -> Reason | None:
 
     Consent does not depend on whether the channel is set up yet: a shop may connect it later.
     """
-    refusals: list[Reason] = []
-    for channel in dict.fromkeys(channels):
-        if channel == "email":
-            box, box_at = facts.consent_box
-            refusal = email_marketing_refusal(facts.email_consent, box, box_at) if facts.email else Reason.NO_EMAIL
-            if refusal is None:
-                return None
-            refusals.append(refusal)
-        # No consent source exists yet for the other channels: they cannot grant it.
-    return refusals[0] if refusals else Reason.NO_CONSENT
+    refusals = [consent_refusal(c, facts) for c in dict.fromkeys(channels) if c in CONSENT_SOURCES]
+    if any(refusal is None for refusal in refusals):
+        return None
+    return refusals[0] or Reason.NO_CONSENT if refusals else Reason.NO_CONSENT

@@ -1,24 +1,24 @@
-"""May this customer receive marketing email?"""
+"""May this customer receive marketing on a channel (email, SMS)?"""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from flows.facts import EmailConsent
+from flows.facts import Consent
 from flows.reasons import Reason
 
-# Shopify's email consent states that allow marketing ("pending" still awaits a double opt-in).
+# Shopify's consent states that allow marketing, for email and SMS alike ("pending" still awaits a double opt-in).
 ALLOWING_STATES = frozenset({"subscribed"})
 
 
-def email_marketing_refusal(
-    consent: EmailConsent, checkout_accepts: bool | None, checkout_at: datetime | None
+def marketing_consent_refusal(
+    consent: Consent, checkout_accepts: bool | None, checkout_at: datetime | None
 ) -> Reason | None:
-    """None when marketing email is allowed, else why not.
+    """None when marketing on the channel is allowed, else why not.
 
-    Either signal grants consent: the customer's subscribed state, or the box ticked in the checkout.
-    A customer state that says otherwise and is newer than the checkout withdraws what the box granted;
-    an unsubscribe through Chorus's own link always wins.
+    Either signal grants consent: the customer's subscribed state, or the channel's box ticked in the
+    checkout. A customer state that says otherwise and is newer than the checkout withdraws what the box
+    granted; an opt-out through Chorus itself (an unsubscribe link, a STOP reply) always wins.
     """
     if consent.unsubscribed_here:
         return Reason.UNSUBSCRIBED

@@ -20,12 +20,21 @@ from flows.facts import INSTANTS, Facts
 from flows.journey import Advance, Decision, Journey, Performed, SendIntent, Status
 from flows.predicates import GOALS, PREDICATES
 from flows.reasons import Reason
+from flows.sms_hours import sms_window_opens
 from flows.triggers import qualification
 from flows.tuning import FlowTuning
 
 # A step none of whose channels is set up is looked at again this often.
 RECHECK_UNCONFIGURED = timedelta(minutes=5)
-_HELD = frozenset({Reason.SEND_DEFERRED, Reason.NO_CHANNEL})
+_HELD = frozenset({Reason.SEND_DEFERRED, Reason.NO_CHANNEL, Reason.SMS_HOURS})
+
+
+@dataclass(frozen=True)
+class _Hold:
+    """The step cannot go out yet: looked at again `until` then."""
+
+    decision: Decision
+    until: datetime
 
 
 @dataclass(frozen=True)
@@ -143,13 +152,13 @@ def advance(definition: FlowDefinition, tuning: FlowTuning, journey: Journey, fa
                 # Never the same step twice: what became of it stands.
                 journey = _move_on(definition, journey, step, journey.performed[step.id], at=timing.due_at)
             case SendStep():
-                outcome = _send(tuning, journey, step, facts)
+                outcome = _send(tuning, journey, step, facts, now)
                 if isinstance(outcome, SendIntent):
                     return Advance(replace(journey, due_at=now), tuple(decisions), send=outcome)
-                if isinstance(outcome, Decision):  # deferred: nothing is set up yet
-                    if (journey.reason, journey.step) != (Reason.NO_CHANNEL, step.id):
-                        decisions.append(outcome)
-                    held = replace(journey, reason=Reason.NO_CHANNEL, due_at=now + RECHECK_UNCONFIGURED)
+                if isinstance(outcome, _Hold):  # nothing is set up yet, or not at this hour
+                    if (journey.reason, journey.step) != (outcome.decision.reason, step.id):
+                        decisions.append(outcome.decision)
+                    held = replace(journey, reason=outcome.decision.reason, due_at=outcome.until)
                     return Advance(held, tuple(decisions))
                 decisions.extend(outcome)
                 journey = _move_on(definition, journey, step, Performed.SKIPPED, at=timing.due_at)
@@ -223,8 +232,10 @@ def _goal_reached(definition: FlowDefinition, facts: Facts, journey: Journey) ->
     return None
 
 
-def _send(tuning: FlowTuning, journey: Journey, step: SendStep, facts: Facts) -> SendIntent | Decision | list[Decision]:
-    """A message to hand over, a deferral (a Decision), or the decisions of a skip."""
+def _send(
+    tuning: FlowTuning, journey: Journey, step: SendStep, facts: Facts, now: datetime
+) -> SendIntent | _Hold | list[Decision]:
+    """A message to hand over, a hold, or the decisions of a skip."""
     if not tuning.step(step.id).enabled:
         return [Decision(step.id, "skipped", Reason.STEP_DISABLED)]
     content = CONTENTS[step.content].build(facts, journey)
@@ -234,9 +245,14 @@ def _send(tuning: FlowTuning, journey: Journey, step: SendStep, facts: Facts) ->
     checks = tuple(c.as_detail() for c in choice.checks)
     chosen = choice.chosen
     if chosen is not None and chosen.address is not None:
+        opens = sms_window_opens(now, facts.shop.timezone) if chosen.channel == "sms" else None
+        if opens is not None:
+            detail = {"channel": "sms", "until": opens.isoformat(), "channels": list(checks)}
+            return _Hold(Decision(step.id, "deferred", Reason.SMS_HOURS, detail), opens)
         return SendIntent(step.id, chosen.channel, chosen.address, step.content, content, checks)
     if choice.waits_for_setup:
-        return Decision(step.id, "deferred", Reason.NO_CHANNEL, {"channels": list(checks)})
+        detail = {"channels": list(checks)}
+        return _Hold(Decision(step.id, "deferred", Reason.NO_CHANNEL, detail), now + RECHECK_UNCONFIGURED)
     return [Decision(step.id, "skipped", choice.refusal, {"channels": list(checks)})]
 
 

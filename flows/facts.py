@@ -13,6 +13,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
+from flows.reasons import Reason
+
 SubjectKind = Literal["checkout", "order", "customer"]
 
 
@@ -40,6 +42,8 @@ class CheckoutFacts:
     created_at: datetime | None
     updated_at: datetime | None
     completed_at: datetime | None
+    accepts_sms_marketing: bool | None = None  # the checkout's SMS consent box, for `sms_marketing_phone`
+    sms_marketing_phone: str | None = None
 
 
 @dataclass(frozen=True)
@@ -103,15 +107,15 @@ class OrderFacts:
 
 
 @dataclass(frozen=True)
-class EmailConsent:
-    """The customer's email consent as Shopify last reported it, and Chorus's own unsubscribe list."""
+class Consent:
+    """The customer's consent on one channel as Shopify last reported it, and Chorus's own opt-out list."""
 
-    state: str | None  # Shopify's emailMarketingConsent state, if the customer is known
+    state: str | None  # Shopify's emailMarketingConsent or smsMarketingConsent state, if the customer is known
     changed_at: datetime | None
-    unsubscribed_here: bool  # the address used a Chorus unsubscribe link
+    unsubscribed_here: bool  # opted out through Chorus: an unsubscribe link, a STOP reply
 
 
-NO_EMAIL_CONSENT = EmailConsent(state=None, changed_at=None, unsubscribed_here=False)
+NO_RECORDED_CONSENT = Consent(state=None, changed_at=None, unsubscribed_here=False)
 
 
 @dataclass(frozen=True)
@@ -130,6 +134,7 @@ class ShopFacts:
     name: str | None
     postal_address: str | None
     url: str | None = None
+    timezone: str | None = None  # IANA, e.g. "America/New_York"
 
 
 @dataclass(frozen=True)
@@ -141,11 +146,14 @@ class Facts:
     checkout: CheckoutFacts | None = None
     order: OrderFacts | None = None
     orders: tuple[OrderFacts, ...] = ()  # the customer's orders (and those tied to the checkout)
-    email_consent: EmailConsent = NO_EMAIL_CONSENT
+    email_consent: Consent = NO_RECORDED_CONSENT
+    sms_consent: Consent = NO_RECORDED_CONSENT
     variants: Mapping[int, VariantNow] = field(default_factory=dict)  # those the subject names
     related: tuple[ProductNow, ...] = ()  # candidates for a recommendation, when the content asks for them
     configured_channels: frozenset[str] = frozenset()
     refused_addresses: frozenset[str] = frozenset()  # a provider refused them for good: never tried again
+    # Channels that cannot carry this message (it rendered too long for an SMS, say), and why.
+    unusable: Mapping[str, Reason] = field(default_factory=dict)
 
     @property
     def email(self) -> str | None:
@@ -158,6 +166,22 @@ class Facts:
             if candidate:
                 return candidate
         return None
+
+    @property
+    def phone(self) -> str | None:
+        """Where SMS about this subject goes, in E.164 (the caller normalises): the number given with the
+        checkout's SMS box, else the customer's own. Consent belongs to a number: a checkout's contact phone
+        without the box is not one to market to."""
+        if self.checkout is not None and self.checkout.sms_marketing_phone:
+            return self.checkout.sms_marketing_phone
+        return self.customer.phone if self.customer else None
+
+    @property
+    def sms_box(self) -> tuple[bool | None, datetime | None]:
+        """The SMS marketing box ticked with the checkout, and when it was."""
+        if self.checkout is not None and self.checkout.sms_marketing_phone:
+            return self.checkout.accepts_sms_marketing, self.checkout.updated_at
+        return None, None
 
     @property
     def customer_id(self) -> int | None:

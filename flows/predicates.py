@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 
 from flows.channels import email_refusal
-from flows.consent import email_marketing_refusal
+from flows.consent import marketing_consent_refusal
 from flows.facts import Facts, OrderFacts
 from flows.journey import Journey, Performed
 from flows.reasons import Reason
@@ -47,7 +47,7 @@ def checkout_completed(facts: Facts, _journey: Journey) -> Reason | None:
 def unsubscribed(facts: Facts, _journey: Journey) -> Reason | None:
     """The customer said no: through Chorus's link, or in Shopify's consent record."""
     box, box_at = facts.consent_box
-    refusal = email_marketing_refusal(facts.email_consent, box, box_at)
+    refusal = marketing_consent_refusal(facts.email_consent, box, box_at)
     if refusal in (Reason.UNSUBSCRIBED, Reason.CONSENT_WITHDRAWN):
         return refusal
     if refusal is Reason.NO_CONSENT and facts.email_consent.state == "unsubscribed":

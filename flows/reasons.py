@@ -9,6 +9,7 @@ class Reason(StrEnum):
     # Entry
     ENROLLED = "enrolled"
     NO_EMAIL = "no_email"
+    NO_PHONE = "no_phone"  # no valid mobile number with SMS consent is known
     NO_ITEMS = "no_items"
     NO_TIMESTAMP = "no_timestamp"  # the subject says nothing of when it happened: no wait can be anchored
     NO_CONSENT = "no_consent"
@@ -36,6 +37,8 @@ class Reason(StrEnum):
     ADDRESS_REFUSED = "address_refused"  # the provider refused this address for good earlier
     NOT_CONFIGURED = "not_configured"  # the shop has not set this channel up
     NO_CHANNEL = "no_channel"  # none of the step's channels is set up: looked at again later
+    SMS_HOURS = "sms_hours"  # marketing SMS only go out in the day, in the shop's time zone: held until then
+    TOO_LONG = "too_long"  # the SMS is longer than the step allows, in segments
     # The engine's own moves
     WAIT = "wait"
     WAITED = "waited"
@@ -59,6 +62,7 @@ class Reason(StrEnum):
 _DESCRIPTIONS = {
     Reason.ENROLLED: "entered the flow",
     Reason.NO_EMAIL: "no email address is known",
+    Reason.NO_PHONE: "no mobile number is known",
     Reason.NO_ITEMS: "the checkout has no items",
     Reason.NO_TIMESTAMP: "the checkout carries no creation or update time",
     Reason.NO_CONSENT: "the customer has not agreed to marketing",
@@ -84,6 +88,8 @@ _DESCRIPTIONS = {
     Reason.ADDRESS_REFUSED: "the provider refused this address before; it is not tried again",
     Reason.NOT_CONFIGURED: "the channel is not set up for this shop",
     Reason.NO_CHANNEL: "none of the step's channels is set up; looked at again in a few minutes",
+    Reason.SMS_HOURS: "marketing SMS go out between 08:00 and 21:00 in the shop's time zone; held until then",
+    Reason.TOO_LONG: "the text message is longer than the step allows",
     Reason.WAIT: "waiting until the step is due",
     Reason.WAITED: "the wait is over",
     Reason.BRANCH_YES: "the condition held",

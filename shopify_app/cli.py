@@ -42,7 +42,7 @@ from shopify_app.messaging.accounts import (
     disconnect,
     parse_account,
 )
-from shopify_app.messaging.channels import configured_names
+from shopify_app.messaging.directory import reachable_channels
 from shopify_app.models import EventStatus, Shop, WebhookEvent
 from shopify_app.runtime import Runtime
 from shopify_app.settings import ConfigError, Settings
@@ -394,11 +394,10 @@ def flows_preview(runtime: Runtime, flow: str, domain: str, days: int, as_json: 
     definition = runtime.flows.get(flow)
     if definition is None:
         raise click.UsageError(f"unknown flow {flow!r}; known: {', '.join(runtime.flows.names)}")
-    _shop_id, shop = _registered_shop(runtime, domain)
+    shop_id, shop = _registered_shop(runtime, domain)
     with runtime.read_session() as session:
-        result = preview(
-            session, shop, definition, days=days, configured=configured_names(runtime.settings), now=runtime.clock.now()
-        )
+        configured = reachable_channels(session, runtime.settings, shop_id)
+        result = preview(session, shop, definition, days=days, configured=configured, now=runtime.clock.now())
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return

@@ -9,6 +9,9 @@ from sqlmodel import Session
 from shopify_app.db.statements import dialect_insert
 from shopify_app.models import Suppression
 
+UNSUBSCRIBED = "unsubscribed"  # opted out through Chorus (an unsubscribe link, a STOP reply) or its provider
+REFUSED = "refused"  # a provider refused the address for good
+
 
 def suppress(
     session: Session,

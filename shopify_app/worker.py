@@ -28,6 +28,7 @@ from shopify_app.journeys.lapses import sweep_lapses
 from shopify_app.journeys.runner import JourneyReport, JourneyRunner
 from shopify_app.messaging.channels import configured_channels
 from shopify_app.messaging.delivery import SendProtocol
+from shopify_app.messaging.directory import ChannelDirectory, account_channels
 from shopify_app.messaging.unsubscribe import EMAIL_UNSUBSCRIBE_JOB
 from shopify_app.runtime import Runtime
 from shopify_app.shopify.access import ShopifyAccess
@@ -77,13 +78,14 @@ class Worker:
         settings = runtime.settings
         self._runtime = runtime
         channels = configured_channels(settings)
+        directory = ChannelDirectory(channels, account_channels(settings, runtime.secret_box))
         protocol = SendProtocol(
-            channels, lease=timedelta(seconds=settings.message_lease_seconds), concurrency=settings.send_concurrency
+            directory, lease=timedelta(seconds=settings.message_lease_seconds), concurrency=settings.send_concurrency
         )
-        self._hooks = JourneyHooks(runtime.flows, lambda _shop: protocol.configured)
+        self._hooks = JourneyHooks(runtime.flows, directory.configured)
         self._journeys = JourneyRunner(runtime.engine, runtime.flows, protocol)
         if not channels:
-            log.warning("SMTP_URL is not set: no email is sent; due messages wait for a channel")
+            log.warning("SMTP_URL is not set: email goes out only for shops with their own email account")
         self._events = EventProcessor(
             runtime.engine,
             HANDLERS,

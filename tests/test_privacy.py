@@ -265,8 +265,15 @@ def test_every_api_route_with_another_shops_token_sees_and_changes_only_that_sho
     export_id = db.one(PrivacyRequest).id
     a_secrets = ("bob@biller.com", "ada@example.com", "acme.myshopify.com", "ck-bob", "orders/create")
 
+    a_account = {"account_sid": "AC" + "a1" * 16, "auth_token": "b2" * 16, "from": "+14155550123"}
+    as_a = bearer(session_token(webhooks.SHOP))
+    assert client.put("/api/channels/sms", json=a_account, headers=as_a).status_code == 200
+    a_secrets += (a_account["account_sid"], "+14155550123")
+
     routes = sorted({rule.rule for rule in app.url_map.iter_rules() if rule.rule.startswith("/api/")})
     assert routes == [
+        "/api/channels",
+        "/api/channels/<channel>",
         "/api/customers/timeline",
         "/api/events",
         "/api/flows",
@@ -278,13 +285,17 @@ def test_every_api_route_with_another_shops_token_sees_and_changes_only_that_sho
     ]  # fmt: skip  (a new route must be added to this test)
     reads = (
         "/api/events", "/api/flows", "/api/messages", "/api/shop", "/api/customers/timeline?email=bob@biller.com",
-        "/api/flows/abandoned_checkout/preview?days=30",
+        "/api/flows/abandoned_checkout/preview?days=30", "/api/channels",
     )  # fmt: skip
     for path in reads:
         response = client.get(path, headers=as_b)
         assert response.status_code == 200, path
         assert not any(secret in response.get_data(as_text=True) for secret in a_secrets), path
     assert client.get(f"/api/privacy/{export_id}/export", headers=as_b).status_code == 404
+    assert client.delete("/api/channels/sms", headers=as_b).status_code == 404
+    a_channels = client.get("/api/channels", headers=as_a).json
+    assert a_channels is not None
+    assert next(c for c in a_channels["channels"] if c["channel"] == "sms")["state"] == "connected"
     assert client.patch("/api/flows/abandoned_checkout", headers=as_b, json={"enabled": False}).status_code == 200
     a_flows = client.get("/api/flows", headers=bearer(session_token(webhooks.SHOP))).json
     assert a_flows is not None

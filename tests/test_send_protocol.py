@@ -21,6 +21,7 @@ from shopify_app.journeys.store import JourneyRows
 from shopify_app.messaging import delivery
 from shopify_app.messaging.channels import Envelope, OutboundChannel, configured_channels
 from shopify_app.messaging.delivery import BatchClock, Prepared, SendProtocol
+from shopify_app.messaging.directory import ChannelDirectory
 from shopify_app.models import Decision, Job, Journey, Message, Shop, Suppression
 from shopify_app.runtime import Runtime
 from shopify_app.settings import Settings
@@ -327,9 +328,10 @@ def test_a_hand_over_is_refused_once_the_lease_has_passed_by_the_time_really_ela
             return nullcontext()
 
     channel = Recording()
-    protocol = SendProtocol({"email": channel}, lease=timedelta(seconds=60))
+    protocol = SendProtocol(ChannelDirectory({"email": channel}), lease=timedelta(seconds=60))
     envelope = Envelope(1, "ada@example.com", "Lumen Lamps", None)
-    prepared = Prepared(1, 1, "reminder", "email", envelope, {}, AFTER_DUE + timedelta(seconds=60), attempts=1)
+    prepared = Prepared(1, 1, "reminder", "email", envelope, {}, AFTER_DUE + timedelta(seconds=60), attempts=1,
+                        via=channel)  # fmt: skip
     clock = BatchClock(AFTER_DUE)  # frozen at one instant, as `chorus worker --once --now` is
 
     monotonic.advance(timedelta(seconds=59))
@@ -432,7 +434,7 @@ def test_preparing_a_step_whose_message_went_out_raises_already_handled(
     abandon(store)
     run_worker(store, AFTER_DUE)
     [message] = db.all(Message)
-    protocol = SendProtocol(configured_channels(store.settings))
+    protocol = SendProtocol(ChannelDirectory(configured_channels(store.settings)))
     shop_row = db.one(Shop)
     intent = SendIntent("reminder", "email", "ada@example.com", "abandoned_checkout.reminder", None)
 

@@ -83,11 +83,14 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_handles_nothing_twice(
 ) -> None:
     total, batch = 1500, 100
     seed_orders(runtime, total)
-    worker = start_worker(tmp_path / "worker.log", db_url, WORKER_BATCH_SIZE=str(batch), WORKER_POLL_SECONDS="0.05")
+    # A short lease: the batch it may have claimed when killed is free again by the time it restarts.
+    worker = start_worker(tmp_path / "worker.log", db_url, WORKER_BATCH_SIZE=str(batch), WORKER_POLL_SECONDS="0.05",
+                          EVENT_CLAIM_LEASE_SECONDS="1")  # fmt: skip
 
     wait_until(lambda: count_done(db) >= batch, 60, "the first batch", [worker])
     worker.send_signal(signal.SIGKILL)
     worker.wait(timeout=10)
+    time.sleep(1.1)
 
     done_at_kill = count_done(db)
     assert done_at_kill < total, "the worker finished before it was killed; the test proved nothing"

@@ -24,6 +24,7 @@ from shopify_app.jobs.queue import JobOutcome, JobRunner, enqueue
 from shopify_app.journeys.runner import JourneyRunner
 from shopify_app.messaging.channels import configured_channels
 from shopify_app.messaging.delivery import SendProtocol
+from shopify_app.messaging.directory import ChannelDirectory
 from shopify_app.models import EventAttempt, EventStatus, Job, JobStatus, Journey, Order, Shop, WebhookEvent
 from shopify_app.runtime import Runtime
 from tests.conftest import RECEIVED_AT
@@ -172,7 +173,9 @@ def test_sending_journeys_stops_after_the_batch_in_hand(store: Runtime, smtp: Sm
     stop = threading.Event()
     stop.set()  # the signal came while this run was deciding its first batch
 
-    runner = JourneyRunner(store.engine, store.flows, SendProtocol(configured_channels(store.settings)), batch_size=1)
+    runner = JourneyRunner(
+        store.engine, store.flows, SendProtocol(ChannelDirectory(configured_channels(store.settings))), batch_size=1
+    )
     report = runner.run(AFTER_DUE, stop=stop)
 
     assert report.sent == 1  # the batch in hand is sent and recorded, the others wait

@@ -17,7 +17,7 @@ from datetime import datetime
 from urllib.parse import unquote, urlsplit
 
 from connectors.channel import Handover
-from connectors.delivery import DeliveryError, Failure
+from connectors.delivery import AddressProblem, DeliveryError, Failure
 from connectors.email.message import OutgoingEmail, build
 
 
@@ -219,5 +219,5 @@ def _refusal(code: int, reply: bytes | str, *, sender: bool = False) -> Delivery
     # 5xx about the recipient or the content is final; 4xx, and any refusal of our own sender address
     # (a configuration problem), may pass.
     if 500 <= code < 600 and not sender:
-        return DeliveryError(Failure.REFUSED, f"{code} {text}")
+        return DeliveryError(Failure.REFUSED, f"{code} {text}", problem=AddressProblem.INVALID)
     return DeliveryError(Failure.NOT_SENT, f"{code} {text}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -21,10 +21,11 @@ from sqlmodel import Session, col, select
 from flows.contents import CONTENTS
 from flows.definition import FlowDefinition, SendStep
 from flows.facts import (
+    NO_RECORDED_CONSENT,
     CheckoutFacts,
     CheckoutLine,
+    Consent,
     CustomerFacts,
-    EmailConsent,
     Facts,
     OrderFacts,
     OrderLine,
@@ -32,11 +33,12 @@ from flows.facts import (
     ShopFacts,
     VariantNow,
 )
+from flows.phones import normalise_phone
 from shopify_app.db.statements import among
 from shopify_app.models import Checkout, Customer, Order, Product, Shop, Suppression, Variant
 from shopify_app.models.mirror import in_stock
+from shopify_app.suppressions import UNSUBSCRIBED
 
-UNSUBSCRIBED = "unsubscribed"  # the suppression reason of an unsubscribe through Chorus's link
 CUSTOMER_ORDERS = 50  # the most recent orders of a customer a decision looks at
 RELATED_CANDIDATES = 40  # products read as candidates for a recommendation
 
@@ -79,13 +81,43 @@ def gather_many(
                 found[subject] = _with_related(session, shop.id, found[subject])
         case _:
             found = _customer_facts(mirror, list(subjects), base)
+    return _with_suppressions(mirror, found)
+
+
+def _consent(customer: Customer | None, channel: str) -> Consent:
+    """The customer's consent on the channel as Shopify last reported it (Chorus's own opt-outs come later)."""
+    if customer is None:
+        return NO_RECORDED_CONSENT
+    if channel == "sms":
+        return Consent(customer.sms_consent_state, customer.sms_consent_updated_at, unsubscribed_here=False)
+    return Consent(customer.email_consent_state, customer.email_consent_updated_at, unsubscribed_here=False)
+
+
+def _with_suppressions(mirror: _Mirror, found: dict[str, Facts]) -> dict[str, Facts]:
+    """Each subject's facts with what Chorus itself knows of its addresses: opted out through Chorus (an
+    unsubscribe link, a STOP reply), or refused for good by a provider. Read together for the batch."""
+    wanted = [("email", f.email or "") for f in found.values()] + [("sms", f.phone or "") for f in found.values()]
+    suppressed = mirror.suppressions(wanted)
+    if not suppressed:
+        return found
+    for subject, facts in found.items():
+        email = suppressed.get(("email", facts.email or ""), set())
+        sms = suppressed.get(("sms", facts.phone or ""), set())
+        refused = {a for a, reasons in ((facts.email, email), (facts.phone, sms)) if a and reasons - {UNSUBSCRIBED}}
+        found[subject] = replace(
+            facts,
+            email_consent=replace(facts.email_consent, unsubscribed_here=UNSUBSCRIBED in email),
+            sms_consent=replace(facts.sms_consent, unsubscribed_here=UNSUBSCRIBED in sms),
+            refused_addresses=frozenset(refused),
+        )
     return found
 
 
 def shop_facts(shop: Shop) -> ShopFacts:
     return ShopFacts(
-        installed=shop.installed, name=shop.name, postal_address=shop.postal_address, url=shop.storefront_url
-    )
+        installed=shop.installed, name=shop.name, postal_address=shop.postal_address, url=shop.storefront_url,
+        timezone=shop.iana_timezone,
+    )  # fmt: skip
 
 
 @dataclass
@@ -94,7 +126,6 @@ class _Mirror:
 
     session: Session
     shop_id: int
-    _suppressions: dict[str, set[str]] = field(default_factory=dict)
 
     def customers(
         self, ids: Collection[int], emails: Collection[str]
@@ -118,31 +149,18 @@ class _Mirror:
         query = select(Order).where(Order.shop_id == self.shop_id, or_(*ties))
         return list(self.session.exec(query.order_by(col(Order.created_at).desc(), col(Order.id).desc())))
 
-    def suppressions(self, emails: Collection[str]) -> None:
-        wanted = [e for e in emails if e and e not in self._suppressions]
-        for email in wanted:
-            self._suppressions[email] = set()
+    def suppressions(self, addresses: Collection[tuple[str, str]]) -> dict[tuple[str, str], set[str]]:
+        """Why each (channel, address) is suppressed, if it is."""
+        found: dict[tuple[str, str], set[str]] = defaultdict(set)
+        wanted = sorted({address for _channel, address in addresses if address})
         if wanted:
-            for address, reason in self.session.exec(
-                select(Suppression.address, Suppression.reason).where(
-                    Suppression.shop_id == self.shop_id,
-                    Suppression.channel == "email",
-                    among(self.session, col(Suppression.address), wanted),
+            for channel, address, reason in self.session.exec(
+                select(Suppression.channel, Suppression.address, Suppression.reason).where(
+                    Suppression.shop_id == self.shop_id, among(self.session, col(Suppression.address), wanted)
                 )
             ):
-                self._suppressions[address].add(reason)
-
-    def consent(self, email: str | None, customer: Customer | None) -> EmailConsent:
-        return EmailConsent(
-            state=customer.email_consent_state if customer else None,
-            changed_at=customer.email_consent_updated_at if customer else None,
-            unsubscribed_here=UNSUBSCRIBED in self._suppressions.get(email or "", set()),
-        )
-
-    def refused(self, email: str | None) -> frozenset[str]:
-        """The address, if a provider refused it for good (anything but an unsubscribe suppresses it so)."""
-        reasons = self._suppressions.get(email or "", set())
-        return frozenset({email}) if email and reasons - {UNSUBSCRIBED} else frozenset()
+                found[(channel, address)].add(reason)
+        return found
 
     def variants(self, lines: Iterable[Iterable[dict[str, Any]]]) -> dict[int, VariantNow]:
         return current_variants(self.session, self.shop_id, [line.get("variant_id") for ls in lines for line in ls])
@@ -167,7 +185,6 @@ def _checkout_facts(mirror: _Mirror, tokens: Sequence[str], base: Facts) -> dict
             email=_set(c.email for c in rows),
         )
     )
-    mirror.suppressions(_set(c.email for c in rows))
     variants = mirror.variants(c.line_items for c in rows)
     found: dict[str, Facts] = {}
     for token in tokens:
@@ -184,8 +201,8 @@ def _checkout_facts(mirror: _Mirror, tokens: Sequence[str], base: Facts) -> dict
                 orders.of_checkout(token, checkout.cart_token)
                 + orders.of_customer(checkout.customer_id, checkout.email)
             ),
-            email_consent=mirror.consent(checkout.email, customer),
-            refused_addresses=mirror.refused(checkout.email),
+            email_consent=_consent(customer, "email"),
+            sms_consent=_consent(customer, "sms"),
             variants=_only(variants, checkout.line_items),
         )
     return found
@@ -199,7 +216,6 @@ def _order_facts(mirror: _Mirror, subjects: Sequence[str], base: Facts) -> dict[
     customers = [_one(by_id, by_email, o.customer_id, o.email) for o in rows]
     emails = _set([o.email for o in rows] + [c.email for c in customers if c])
     orders = _Orders(mirror.orders(customer_id=_ids(o.customer_id for o in rows), email=emails))
-    mirror.suppressions(emails)
     variants = mirror.variants(o.line_items for o in rows)
     found: dict[str, Facts] = {}
     for subject, order_id in order_ids.items():
@@ -208,14 +224,13 @@ def _order_facts(mirror: _Mirror, subjects: Sequence[str], base: Facts) -> dict[
             found[subject] = base
             continue
         customer = _one(by_id, by_email, order.customer_id, order.email)
-        address = order.email or (customer.email if customer else None)
         found[subject] = replace(
             base,
             order=order_facts(order),
             customer=_customer(customer),
             orders=_latest(orders.of_customer(order.customer_id, order.email)),
-            email_consent=mirror.consent(address, customer),
-            refused_addresses=mirror.refused(address),
+            email_consent=_consent(customer, "email"),
+            sms_consent=_consent(customer, "sms"),
             variants=_only(variants, order.line_items),
         )
     return found
@@ -226,7 +241,6 @@ def _customer_facts(mirror: _Mirror, subjects: Sequence[str], base: Facts) -> di
     by_id, _by_email = mirror.customers([i for i in ids.values() if i is not None], ())
     rows = list(by_id.values())
     orders = _Orders(mirror.orders(customer_id=[c.customer_id for c in rows], email=_set(c.email for c in rows)))
-    mirror.suppressions(_set(c.email for c in rows))
     found: dict[str, Facts] = {}
     for subject, customer_id in ids.items():
         customer = by_id.get(customer_id) if customer_id is not None else None
@@ -237,13 +251,14 @@ def _customer_facts(mirror: _Mirror, subjects: Sequence[str], base: Facts) -> di
             base,
             customer=_customer(customer),
             orders=_latest(orders.of_customer(customer.customer_id, customer.email)),
-            email_consent=mirror.consent(customer.email, customer),
-            refused_addresses=mirror.refused(customer.email),
+            email_consent=_consent(customer, "email"),
+            sms_consent=_consent(customer, "sms"),
         )
     return found
 
 
 def checkout_facts(checkout: Checkout, customer: Customer | None) -> CheckoutFacts:
+    region = customer.country_code if customer else None  # reads a number typed without its country code
     return CheckoutFacts(
         token=checkout.token,
         cart_token=checkout.cart_token,
@@ -267,6 +282,8 @@ def checkout_facts(checkout: Checkout, customer: Customer | None) -> CheckoutFac
         created_at=checkout.created_at,
         updated_at=checkout.updated_at,
         completed_at=checkout.completed_at,
+        accepts_sms_marketing=checkout.buyer_accepts_sms_marketing,
+        sms_marketing_phone=normalise_phone(checkout.sms_marketing_phone, region),
     )
 
 
@@ -400,7 +417,7 @@ def _customer(customer: Customer | None) -> CustomerFacts | None:
     return CustomerFacts(
         customer_id=customer.customer_id,
         email=customer.email,
-        phone=customer.phone,
+        phone=normalise_phone(customer.phone, customer.country_code),
         first_name=customer.first_name,
         created_at=customer.created_at,
         last_order_at=customer.last_order_at,

@@ -30,11 +30,11 @@ from shopify_app.journeys.catalog import FlowCatalog
 from shopify_app.journeys.facts import gather_many
 from shopify_app.journeys.store import JourneyRow
 from shopify_app.journeys.tuning import load_tuning
-from shopify_app.messaging.channels import configured_names
+from shopify_app.messaging.directory import reachable_channels
 from shopify_app.models import Shop
 from shopify_app.runtime import Runtime
 
-ConfiguredChannels = Callable[[Shop], frozenset[str]]
+ConfiguredChannels = Callable[[Session, Shop], frozenset[str]]
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,7 @@ class JourneyHooks:
         held = rows.open(shop_id, definition.name, subjects)
         tuning = load_tuning(session, shop_id, definition)
         steps = {subject: held[subject].step if subject in held else None for subject in subjects}
-        facts = gather_many(session, shop, definition, steps, configured=self.configured(shop))
+        facts = gather_many(session, shop, definition, steps, configured=self.configured(session, shop))
         for subject, row in held.items():
             if row.state != Status.INELIGIBLE:  # already on its way: the trigger may move it (a later update)
                 moved = engine.advance(definition, tuning, store.to_pure(row), facts[subject], now)
@@ -148,7 +148,7 @@ class JourneyHooks:
             definition = self.catalog[flow]
             tuning = load_tuning(session, shop_id, definition)
             steps = {row.subject: row.step for row in group}
-            facts = gather_many(session, shop, definition, steps, configured=self.configured(shop))
+            facts = gather_many(session, shop, definition, steps, configured=self.configured(session, shop))
             for row in group:
                 moved = engine.advance(definition, tuning, store.to_pure(row), facts[row.subject], now)
                 rows.apply(row, moved, definition=definition, facts=facts[row.subject], now=now)
@@ -232,9 +232,13 @@ def end_all(session: Session, shop_id: int, reason: Reason, now: datetime) -> in
 
 
 def for_runtime(runtime: Runtime) -> JourneyHooks:
-    """The hooks of this deployment: its flows, and the channels its settings set up."""
-    configured = configured_names(runtime.settings)
-    return JourneyHooks(runtime.flows, lambda _shop: configured)
+    """The hooks of this deployment: its flows, and the channels its settings and each shop's accounts set up."""
+
+    def configured(session: Session, shop: Shop) -> frozenset[str]:
+        assert shop.id is not None
+        return reachable_channels(session, runtime.settings, shop.id)
+
+    return JourneyHooks(runtime.flows, configured)
 
 
 def _note(rows: set[JourneyRow] | None, row: JourneyRow) -> None:

@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 
 from flows.contents import CONTENTS
 from flows.definition import FlowDefinition
-from flows.facts import EmailConsent, Facts, OrderFacts
+from flows.facts import Consent, Facts, OrderFacts
 from flows.preview import Candidate, replay
 from shopify_app.journeys.facts import gather
 from shopify_app.journeys.store import customer_key
@@ -149,12 +149,12 @@ class _ConsentHistory:
     def instants(self) -> list[datetime]:
         return [at for at, _state in self._changes] + ([self._unsubscribed_at] if self._unsubscribed_at else [])
 
-    def at(self, moment: datetime, current: EmailConsent) -> EmailConsent:
+    def at(self, moment: datetime, current: Consent) -> Consent:
         if not self._changes:
             return replace(current, unsubscribed_here=self._unsubscribed_by(moment))
         past = [c for c in self._changes if c[0] <= moment]
         state, changed_at = (past[-1][1], past[-1][0]) if past else (None, None)
-        return EmailConsent(state=state, changed_at=changed_at, unsubscribed_here=self._unsubscribed_by(moment))
+        return Consent(state=state, changed_at=changed_at, unsubscribed_here=self._unsubscribed_by(moment))
 
     def _unsubscribed_by(self, moment: datetime) -> bool:
         return self._unsubscribed_at is not None and self._unsubscribed_at <= moment

@@ -35,7 +35,7 @@ from shopify_app.journeys.catalog import FlowCatalog
 from shopify_app.journeys.facts import gather_many
 from shopify_app.journeys.store import JourneyRow
 from shopify_app.journeys.tuning import load_tuning
-from shopify_app.messaging.delivery import AlreadyHandled, BatchClock, Outcome, Prepared, SendProtocol
+from shopify_app.messaging.delivery import AlreadyHandled, BatchClock, Outcome, Prepared, SendProtocol, Unsendable
 from shopify_app.models import MessageStatus, Shop
 from shopify_app.tally import Tally
 
@@ -60,6 +60,23 @@ _COUNTED = {
     MessageStatus.FAILED: JourneyReport(refused=1),
     MessageStatus.UNKNOWN: JourneyReport(unknown=1),
 }
+
+
+@dataclass(frozen=True)
+class _Send:
+    """A journey whose step is to go out now, with what it was decided on."""
+
+    row: JourneyRow
+    shop: Shop
+    definition: FlowDefinition
+    tuning: FlowTuning
+    moved: Advance  # its `send` is set
+    facts: Facts
+
+    @property
+    def intent(self) -> SendIntent:
+        assert self.moved.send is not None
+        return self.moved.send
 
 
 @dataclass(frozen=True)
@@ -133,7 +150,7 @@ class JourneyRunner:
         with Session(self._db, expire_on_commit=False) as session, session.begin():
             journeys = store.JourneyRows(session)
             rows = journeys.due(now, self._batch_size)
-            sends: list[tuple[JourneyRow, Shop, SendIntent, Advance, Facts]] = []
+            sends: list[_Send] = []
             for (shop, definition, tuning), moving in self._groups(
                 session, [_Moving(r, store.to_pure(r)) for r in rows]
             ):
@@ -143,11 +160,11 @@ class JourneyRunner:
                         journeys.apply(item.row, ended, definition=None, facts=None, now=now)
                         report += JourneyReport(ended=1)
                     continue
-                facts = _facts(session, shop, definition, moving, self._protocol.configured)
+                facts = _facts(session, shop, definition, moving, self._protocol.channels.configured(session, shop))
                 for item in moving:
                     moved = engine.advance(definition, tuning, item.journey, facts[item.row.subject], now)
                     if moved.send is not None:
-                        sends.append((item.row, shop, moved.send, moved, facts[item.row.subject]))
+                        sends.append(_Send(item.row, shop, definition, tuning, moved, facts[item.row.subject]))
                         continue
                     if moved.journey.status is Status.WAITING and (moved.journey.due_at or now + STALL) <= now:
                         # The engine always moves a due journey on; should it not, it must not spin this loop.
@@ -157,39 +174,51 @@ class JourneyRunner:
                     report += _tally(moved)
             prepared = self._prepare(journeys, sends, now, clock)
             journeys.write()
-        decided_on = {row.id: facts for row, _shop, _intent, _moved, facts in sends if row.id is not None}
-        return len(rows), report, prepared, decided_on
+        decided_on = {p.journey_id: facts for p, facts in prepared}
+        return len(rows), report, [p for p, _facts in prepared], decided_on
 
     def _prepare(
-        self,
-        journeys: store.JourneyRows,
-        sends: Sequence[tuple[JourneyRow, Shop, SendIntent, Advance, Facts]],
-        now: datetime,
-        clock: BatchClock,
-    ) -> list[Prepared]:
-        """Commit the batch's messages as SENDING, each with its journey."""
-        results = self._protocol.prepare_many(
-            journeys.session, [(r, s, i) for r, s, i, _m, _f in sends], now, leased_at=clock.now()
-        )
-        prepared: list[Prepared] = []
-        for (row, _shop, intent, moved, facts), result in zip(sends, results, strict=True):
-            definition = self._catalog[row.flow]
-            if isinstance(result, AlreadyHandled):
-                # Never twice: the step counts as done, with what is known of it.
-                log.warning("journey %s: %s", row.id, result)
-                journey = engine.after_send(definition, moved.journey, SendOutcome(Performed.UNKNOWN, now))
-                journeys.apply(row, Advance(journey, moved.decisions), definition=definition, facts=facts, now=now)
-                continue
-            sending = Decision(
-                intent.step, "sending", Reason.SEND,
-                {"message_id": result.message_id, "channel": intent.channel, "channels": list(intent.checks),
-                 **summary(intent.content)},
-            )  # fmt: skip
-            journey = engine.start_send(moved.journey, intent)
-            journeys.apply(
-                row, Advance(journey, (*moved.decisions, sending)), definition=definition, facts=facts, now=now
+        self, journeys: store.JourneyRows, sends: Sequence[_Send], now: datetime, clock: BatchClock
+    ) -> list[tuple[Prepared, Facts]]:
+        """Commit the batch's messages as SENDING, each with its journey. A message its channel cannot carry
+        (too long for an SMS, say) is decided again without that channel: the step's next channel may."""
+        prepared: list[tuple[Prepared, Facts]] = []
+        pending = list(sends)
+        while pending:
+            results = self._protocol.prepare_many(
+                journeys.session, [(s.row, s.shop, s.intent) for s in pending], now, leased_at=clock.now()
             )
-            prepared.append(result)
+            again: list[_Send] = []
+            for send, result in zip(pending, results, strict=True):
+                row, definition, moved, intent = send.row, send.definition, send.moved, send.intent
+                if isinstance(result, AlreadyHandled):
+                    # Never twice: the step counts as done, with what is known of it.
+                    log.warning("journey %s: %s", row.id, result)
+                    journey = engine.after_send(definition, moved.journey, SendOutcome(Performed.UNKNOWN, now))
+                    journeys.apply(row, Advance(journey, moved.decisions), definition=definition, facts=send.facts,
+                                   now=now)  # fmt: skip
+                    continue
+                if isinstance(result, Unsendable):
+                    facts = replace(send.facts, unusable={**send.facts.unusable, result.channel: result.reason})
+                    redone = engine.advance(definition, send.tuning, moved.journey, facts, now)
+                    redone = Advance(redone.journey, (*moved.decisions, *redone.decisions), redone.send, redone.ended)
+                    if redone.send is not None:
+                        again.append(replace(send, moved=redone, facts=facts))
+                    else:
+                        journeys.apply(row, redone, definition=definition, facts=facts, now=now)
+                    continue
+                sending = Decision(
+                    intent.step, "sending", Reason.SEND,
+                    {"message_id": result.message_id, "channel": intent.channel, "channels": list(intent.checks),
+                     **summary(intent.content)},
+                )  # fmt: skip
+                journey = engine.start_send(moved.journey, intent)
+                journeys.apply(
+                    row, Advance(journey, (*moved.decisions, sending)), definition=definition, facts=send.facts,
+                    now=now,
+                )  # fmt: skip
+                prepared.append((result, send.facts))
+            pending = again
         return prepared
 
     def _record_batch(
@@ -247,7 +276,8 @@ class JourneyRunner:
         for (shop, definition, tuning), group in self._groups(session, moving):
             assert definition is not None
             unknown = [item for item in group if item.row.id not in known]
-            facts = _facts(session, shop, definition, unknown, self._protocol.configured) if unknown else {}
+            configured = self._protocol.channels.configured(session, shop)
+            facts = _facts(session, shop, definition, unknown, configured) if unknown else {}
             facts |= {item.row.subject: known[item.row.id] for item in group if item.row.id in known}
             for item in group:
                 at = item.journey.previous_at or item.journey.due_at

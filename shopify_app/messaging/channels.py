@@ -16,8 +16,11 @@ from typing import Any, Protocol
 from connectors.channel import Channel, Handover
 from connectors.email.message import OutgoingEmail
 from connectors.email.smtp import SmtpConfig, SmtpSender
+from connectors.sms.segments import count_segments
+from connectors.sms.twilio import OutgoingSms
+from flows.reasons import Reason
 from shopify_app.messaging.links import UnsubscribeLinks
-from shopify_app.messaging.render import EmailTemplates
+from shopify_app.messaging.render import EmailTemplates, TextTemplates
 from shopify_app.models import Shop
 from shopify_app.settings import Settings
 
@@ -32,11 +35,21 @@ class Envelope:
     shop_email: str | None
 
 
+class Unrenderable(Exception):
+    """This message cannot go out on this channel (another of the step's channels may carry it)."""
+
+    def __init__(self, reason: Reason, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
 class OutboundChannel(Protocol):
     name: str
 
     def render(self, content_id: str, content: Any, envelope: Envelope) -> dict[str, Any]:
-        """The message as this channel carries it, JSON-safe (it is stored on the message row)."""
+        """The message as this channel carries it, JSON-safe (it is stored on the message row); raises
+        `Unrenderable` when it cannot be carried."""
         ...
 
     def send(self, payload: Mapping[str, Any], envelope: Envelope, now: datetime) -> Handover: ...
@@ -79,6 +92,38 @@ class EmailChannel:
             unsubscribe_url=str(payload.get("unsubscribe_url") or self._links.url(envelope.message_id)),
         )
         return self._connector.send(email, now)
+
+    def sessions(self) -> AbstractContextManager[None]:
+        return self._connector.sessions()
+
+
+SMS_OPT_OUT = "Reply STOP to opt out"
+MAX_SMS_SEGMENTS = 2
+
+
+class SmsChannel:
+    """Marketing SMS: the shop's name first, the opt-out instruction last, at most `max_segments` long."""
+
+    name = "sms"
+
+    def __init__(
+        self, connector: Channel[OutgoingSms], templates: TextTemplates, *, max_segments: int = MAX_SMS_SEGMENTS
+    ) -> None:
+        self._connector = connector
+        self._templates = templates
+        self._max_segments = max_segments
+
+    def render(self, content_id: str, content: Any, envelope: Envelope) -> dict[str, Any]:
+        said = self._templates.render(content_id, {"content": content})
+        body = f"{envelope.shop_name}: {said} {SMS_OPT_OUT}"
+        segments = count_segments(body)
+        if segments.count > self._max_segments:
+            detail = f"{segments.count} {segments.encoding} segments, at most {self._max_segments}"
+            raise Unrenderable(Reason.TOO_LONG, detail)
+        return {"body": body, "segments": segments.count, "encoding": segments.encoding}
+
+    def send(self, payload: Mapping[str, Any], envelope: Envelope, now: datetime) -> Handover:
+        return self._connector.send(OutgoingSms(to=envelope.address, body=str(payload["body"])), now)
 
     def sessions(self) -> AbstractContextManager[None]:
         return self._connector.sessions()

@@ -21,7 +21,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,14 +29,15 @@ from sqlalchemy import Table, update
 from sqlalchemy import select as rows_of
 from sqlmodel import Session, col, select
 
-from connectors.delivery import DeliveryError, Failure
+from connectors.delivery import AddressProblem, DeliveryError, Failure
 from flows.journey import Performed, SendIntent
 from flows.reasons import Reason
 from shopify_app.db.statements import among, insert_rows, update_rows
 from shopify_app.journeys.store import JourneyRow
-from shopify_app.messaging.channels import Envelope, OutboundChannel, envelope_for
+from shopify_app.messaging.channels import Envelope, OutboundChannel, Unrenderable, envelope_for
+from shopify_app.messaging.directory import ChannelDirectory
 from shopify_app.models import LIVE_STATUSES, Message, MessageStatus, Shop
-from shopify_app.suppressions import suppress
+from shopify_app.suppressions import REFUSED, UNSUBSCRIBED, suppress
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,7 @@ class Prepared:
     payload: Mapping[str, object]
     lease_until: datetime
     attempts: int
+    via: OutboundChannel = field(compare=False, repr=False)  # the shop's channel that rendered it, and sends it
 
 
 @dataclass(frozen=True)
@@ -90,16 +92,27 @@ class Outcome:
     error: str | None = None
     provider: str | None = None
     provider_message_id: str | None = None
+    problem: AddressProblem | None = None  # what a refusal says of the address itself
 
 
 class AlreadyHandled(Exception):
     """The step already has a message that went out (or may have): it is never sent again."""
 
 
+@dataclass(frozen=True)
+class Unsendable:
+    """The message cannot go out on its channel (too long for it, say): cancelled before any hand-over, so
+    that another of the step's channels may carry the step."""
+
+    channel: str
+    reason: Reason
+    detail: str
+
+
 class SendProtocol:
     def __init__(
         self,
-        channels: Mapping[str, OutboundChannel],
+        channels: ChannelDirectory,
         *,
         lease: timedelta = timedelta(minutes=5),
         max_attempts: int = MAX_ATTEMPTS,
@@ -112,10 +125,6 @@ class SendProtocol:
         self._max_attempts = max_attempts
         self._retry_base = retry_base
 
-    @property
-    def configured(self) -> frozenset[str]:
-        return frozenset(self.channels)
-
     def prepare(
         self,
         session: Session,
@@ -125,7 +134,7 @@ class SendProtocol:
         now: datetime,
         *,
         leased_at: datetime,
-    ) -> Prepared:
+    ) -> Prepared | Unsendable:
         """One message; raises AlreadyHandled (see `prepare_many`)."""
         [prepared] = self.prepare_many(session, [(journey, shop, intent)], now, leased_at=leased_at)
         if isinstance(prepared, AlreadyHandled):
@@ -139,14 +148,15 @@ class SendProtocol:
         now: datetime,
         *,
         leased_at: datetime,
-    ) -> list[Prepared | AlreadyHandled]:
+    ) -> list[Prepared | AlreadyHandled | Unsendable]:
         """Commit-to-be, for each send: the message as SENDING, leased from `leased_at` (the real instant, which
-        a frozen `now` may be behind), rendered. A step with a live message other than a deferred one for the
-        same channel and address gets AlreadyHandled instead: it is never sent twice. Set-based: a few
-        statements for the whole batch."""
+        a frozen `now` may be behind), rendered by the shop's channel. A step with a live message other than a
+        deferred one for the same channel and address gets AlreadyHandled instead: it is never sent twice. A
+        message its channel cannot carry is cancelled (Unsendable). Set-based: a few statements for the whole
+        batch."""
         slots = self._slots_for(session, [(journey, intent) for journey, _shop, intent in sends], now)
         lease_until = leased_at + self._lease
-        prepared: list[Prepared | AlreadyHandled] = []
+        prepared: list[Prepared | AlreadyHandled | Unsendable] = []
         updates: list[dict[str, Any]] = []
         for (journey, shop, intent), slot in zip(sends, slots, strict=True):
             if isinstance(slot, AlreadyHandled):
@@ -154,17 +164,29 @@ class SendProtocol:
                 continue
             message_id, attempts = slot
             assert journey.id is not None
+            assert shop.id is not None
             envelope = envelope_for(shop, message_id, intent.address)
-            payload = self.channels[intent.channel].render(intent.content_id, intent.content, envelope)
+            via = self.channels.channel(shop.id, intent.channel)
+            try:
+                if via is None:
+                    raise Unrenderable(Reason.NOT_CONFIGURED, f"{intent.channel} is no longer set up")
+                payload = via.render(intent.content_id, intent.content, envelope)
+            except Unrenderable as exc:
+                cancelled = {"id": message_id, "payload": {}, "lease_until": None, "handed_at": None,
+                             "status": MessageStatus.CANCELLED, "attempts": attempts, "error": str(exc)}  # fmt: skip
+                updates.append(cancelled)
+                prepared.append(Unsendable(intent.channel, exc.reason, exc.detail))
+                continue
             updates.append(
                 {"id": message_id, "payload": payload, "lease_until": lease_until, "status": MessageStatus.SENDING,
                  "attempts": attempts + 1, "error": None, "handed_at": None}
             )  # fmt: skip
             prepared.append(
                 Prepared(
-                    message_id, journey.id, intent.step, intent.channel, envelope, payload, lease_until, attempts + 1
+                    message_id, journey.id, intent.step, intent.channel, envelope, payload, lease_until, attempts + 1,
+                    via,
                 )
-            )
+            )  # fmt: skip
         update_rows(session, _MESSAGES, updates)  # the rows are locked: `attempts` is exact
         return prepared
 
@@ -175,9 +197,11 @@ class SendProtocol:
         kept open for the batch. In groups of HAND_OVER_GROUP, each begun with `begin` (see the module) while
         the group before it is still in flight, never further ahead. In the order given."""
         outcomes: dict[int, Outcome] = {}
-        for channel_name in dict.fromkeys(p.channel for p in prepared):
-            batch = [p for p in prepared if p.channel == channel_name]
-            with self.channels[channel_name].sessions(), ThreadPoolExecutor(self._concurrency, "hand-over") as pool:
+        by_channel: dict[int, list[Prepared]] = {}
+        for p in prepared:
+            by_channel.setdefault(id(p.via), []).append(p)
+        for batch in by_channel.values():
+            with batch[0].via.sessions(), ThreadPoolExecutor(self._concurrency, "hand-over") as pool:
                 ahead: deque[dict[int, Future[Outcome]]] = deque()
                 for start in range(0, len(batch), HAND_OVER_GROUP):
                     if len(ahead) == 2:
@@ -228,14 +252,16 @@ class SendProtocol:
             # Another worker may already call it unknown; it certainly did not leave from here.
             return self._not_sent(prepared, "the lease ran out before the hand-over", clock.now())
         try:
-            handover = self.channels[prepared.channel].send(prepared.payload, prepared.envelope, clock.now())
+            handover = prepared.via.send(prepared.payload, prepared.envelope, clock.now())
         except DeliveryError as exc:
             at = clock.now()
             detail = exc.detail[:MAX_ERROR]
             if exc.failure is Failure.UNKNOWN:
                 return Outcome(MessageStatus.UNKNOWN, Reason.SEND_INTERRUPTED, at, Performed.UNKNOWN, error=detail)
             if exc.failure is Failure.REFUSED:
-                return Outcome(MessageStatus.FAILED, Reason.SEND_REFUSED, at, Performed.FAILED, error=detail)
+                return Outcome(
+                    MessageStatus.FAILED, Reason.SEND_REFUSED, at, Performed.FAILED, error=detail, problem=exc.problem
+                )
             return self._not_sent(prepared, detail, at)
         return Outcome(
             MessageStatus.SENT,
@@ -284,10 +310,12 @@ class SendProtocol:
             taken.append(
                 provider | {"status": outcome.status, "lease_until": None, "error": outcome.error, "sent_at": sent_at}
             )
-            if outcome.reason is Reason.SEND_REFUSED:
+            if outcome.problem is not None:
+                # Opted out at the provider (a STOP to the sender) is an unsubscribe; anything else, unreachable.
+                why = UNSUBSCRIBED if outcome.problem is AddressProblem.OPTED_OUT else REFUSED
                 suppress(
                     session, shop_id=row.shop_id, channel=row.channel, address=row.address,
-                    reason="refused", message_id=row.id, now=outcome.at,
+                    reason=why, message_id=row.id, now=outcome.at,
                 )  # fmt: skip
             statuses.append(outcome.status)
         update_rows(session, table, taken)

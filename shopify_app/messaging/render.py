@@ -88,3 +88,25 @@ class EmailTemplates:
             self._html.get_template(f"{folder}/body.html"),
             self._text.get_template(f"{folder}/body.txt"),
         )
+
+
+class TextTemplates:
+    """One plain-text template per content id for a channel (`templates/flow/step/<channel>.txt`), compiled on
+    first use and kept."""
+
+    def __init__(self, channel: str) -> None:
+        self._channel = channel
+        self._text = _environment(autoescape=False)
+
+    def has(self, content_id: str) -> bool:
+        try:
+            self._template(content_id)
+        except TemplateNotFound:
+            return False
+        return True
+
+    def render(self, content_id: str, context: Mapping[str, Any]) -> str:
+        return " ".join(self._template(content_id).render(context).split())  # one paragraph
+
+    def _template(self, content_id: str) -> Template:
+        return self._text.get_template(f"{content_id.replace('.', '/')}/{self._channel}.txt")

@@ -10,7 +10,7 @@ from sqlmodel import Session, select
 from shopify_app.jobs.queue import enqueue
 from shopify_app.journeys.hooks import JourneyHooks
 from shopify_app.models import Customer, Message, Shop
-from shopify_app.suppressions import suppress
+from shopify_app.suppressions import UNSUBSCRIBED, suppress
 
 EMAIL_UNSUBSCRIBE_JOB = "email_unsubscribe"
 
@@ -53,7 +53,7 @@ def unsubscribe(session: Session, subscription: Subscription, now: datetime, jou
         shop_id=subscription.shop_id,
         channel=subscription.channel,
         address=subscription.address,
-        reason="unsubscribed",
+        reason=UNSUBSCRIBED,
         message_id=subscription.message_id,
         now=now,
     )

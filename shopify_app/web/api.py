@@ -21,7 +21,7 @@ from shopify_app.journeys.tuning import (
     describe,
     load_tunings,
 )
-from shopify_app.messaging.channels import configured_names
+from shopify_app.messaging.directory import reachable_channels
 from shopify_app.models import Message, PrivacyRequest, Shop, WebhookEvent
 from shopify_app.runtime import current_runtime
 from shopify_app.sync import progress_of
@@ -101,9 +101,10 @@ def flow_preview(flow: str) -> tuple[dict[str, Any], int]:
     if not 1 <= days <= MAX_PREVIEW_DAYS:
         return {"error": f"days must be from 1 to {MAX_PREVIEW_DAYS}"}, 400
     shop = current_shop()
+    assert shop.id is not None
     with runtime.read_session() as session:
-        return preview(session, shop, definition, days=days, configured=configured_names(runtime.settings),
-                       now=runtime.clock.now()), 200  # fmt: skip
+        configured = reachable_channels(session, runtime.settings, shop.id)
+        return preview(session, shop, definition, days=days, configured=configured, now=runtime.clock.now()), 200
 
 
 @blueprint.get("/customers/timeline")

@@ -4,8 +4,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from flows.consent import email_marketing_refusal
-from flows.facts import EmailConsent
+from flows.consent import marketing_consent_refusal
+from flows.facts import Consent
 from flows.reasons import Reason
 
 T9, T10, T11 = (datetime(2026, 11, 20, h, tzinfo=UTC) for h in (9, 10, 11))
@@ -28,10 +28,10 @@ T9, T10, T11 = (datetime(2026, 11, 20, h, tzinfo=UTC) for h in (9, 10, 11))
 def test_the_newest_wish_decides(
     state: str | None, changed_at: datetime | None, box: bool | None, expected: Reason | None
 ) -> None:
-    consent = EmailConsent(state=state, changed_at=changed_at, unsubscribed_here=False)
-    assert email_marketing_refusal(consent, box, T10) == expected
+    consent = Consent(state=state, changed_at=changed_at, unsubscribed_here=False)
+    assert marketing_consent_refusal(consent, box, T10) == expected
 
 
 def test_an_unsubscribe_through_chorus_always_wins() -> None:
-    consent = EmailConsent(state="subscribed", changed_at=T11, unsubscribed_here=True)
-    assert email_marketing_refusal(consent, True, T10) == Reason.UNSUBSCRIBED
+    consent = Consent(state="subscribed", changed_at=T11, unsubscribed_here=True)
+    assert marketing_consent_refusal(consent, True, T10) == Reason.UNSUBSCRIBED

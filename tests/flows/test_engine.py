@@ -18,8 +18,8 @@ from flows.engine import RECHECK_UNCONFIGURED, Precedents, SendOutcome, advance,
 from flows.facts import (
     CheckoutFacts,
     CheckoutLine,
+    Consent,
     CustomerFacts,
-    EmailConsent,
     Facts,
     OrderFacts,
     OrderLine,
@@ -135,7 +135,7 @@ def customer_facts(**changes: Any) -> Facts:
     base = Facts(
         shop=shop(),
         customer=CustomerFacts(CUSTOMER, EMAIL, None, "Ada", created_at=T0 - DAY),
-        email_consent=EmailConsent("subscribed", T0, unsubscribed_here=False),
+        email_consent=Consent("subscribed", T0, unsubscribed_here=False),
         configured_channels=EMAIL_SET_UP,
     )
     return replace(base, **changes)
@@ -496,9 +496,9 @@ def test_the_first_usable_channel_in_the_merchants_order_is_chosen() -> None:
     intent = advance(ABANDONED, tuning, moved.journey, facts, T0 + HOUR).send
 
     assert intent is not None
-    assert intent.channel == "email"  # no SMS connector exists yet: it cannot be used
+    assert intent.channel == "email"  # the checkout gave no mobile number
     assert intent.checks == (
-        {"channel": "sms", "outcome": "not_configured"},
+        {"channel": "sms", "outcome": "no_phone"},
         {"channel": "email", "outcome": "usable"},
     )
 
@@ -541,12 +541,12 @@ def test_without_any_channel_set_up_a_due_step_is_deferred_once_and_looked_at_ag
     [
         pytest.param({"checkout": checkout(accepts_marketing=False)}, "no_consent", id="box left empty"),
         pytest.param(
-            {"email_consent": EmailConsent("subscribed", T0, unsubscribed_here=True)},
+            {"email_consent": Consent("subscribed", T0, unsubscribed_here=True)},
             "unsubscribed",
             id="unsubscribed through Chorus",
         ),
         pytest.param(
-            {"email_consent": EmailConsent("unsubscribed", T0 + MINUTE, unsubscribed_here=False)},
+            {"email_consent": Consent("unsubscribed", T0 + MINUTE, unsubscribed_here=False)},
             "consent_withdrawn",
             id="unsubscribed in Shopify after the checkout",
         ),
@@ -598,12 +598,12 @@ def with_order(**changes: Any) -> Facts:
             id="checkout completed",
         ),
         pytest.param(
-            checkout_facts(email_consent=EmailConsent(None, None, unsubscribed_here=True)),
+            checkout_facts(email_consent=Consent(None, None, unsubscribed_here=True)),
             "unsubscribed",
             id="unsubscribed through Chorus",
         ),
         pytest.param(
-            checkout_facts(email_consent=EmailConsent("unsubscribed", T0 + 15 * MINUTE, unsubscribed_here=False)),
+            checkout_facts(email_consent=Consent("unsubscribed", T0 + 15 * MINUTE, unsubscribed_here=False)),
             "consent_withdrawn",
             id="unsubscribed in Shopify",
         ),
@@ -623,7 +623,7 @@ def test_a_reached_goal_ends_the_journey_at_once(facts: Facts, reason: str) -> N
         pytest.param(with_order(customer_id=CUSTOMER, created_at=T0 - 30 * DAY), id="an older order of the customer"),
         pytest.param(with_order(), id="someone else's order"),
         pytest.param(
-            checkout_facts(email_consent=EmailConsent("unsubscribed", T0 - 30 * DAY, unsubscribed_here=False)),
+            checkout_facts(email_consent=Consent("unsubscribed", T0 - 30 * DAY, unsubscribed_here=False)),
             id="an old unsubscribe, before the box was ticked",
         ),
     ],

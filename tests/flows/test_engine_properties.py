@@ -27,8 +27,8 @@ from flows.engine import SendOutcome, advance, after_send, enter, start_send
 from flows.facts import (
     CheckoutFacts,
     CheckoutLine,
+    Consent,
     CustomerFacts,
-    EmailConsent,
     Facts,
     OrderFacts,
     OrderLine,
@@ -193,7 +193,7 @@ def initial_facts(definition: FlowDefinition) -> Facts:
         base,
         customer=replace(customer, last_order_at=old.created_at),
         orders=(old,),
-        email_consent=EmailConsent("subscribed", T0 - DAY, unsubscribed_here=False),
+        email_consent=Consent("subscribed", T0 - DAY, unsubscribed_here=False),
     )
 
 

@@ -1,0 +1,127 @@
+"""The channels each shop can send on: the deployment's own (email over SMTP) and the provider accounts the
+shop connected (SMS through its Twilio account).
+
+A shop's connected account takes the place of the deployment's channel of the same name. Channels built
+from an account are kept until the account changes (its `updated_at`), so a batch does not decrypt and
+connect again for every message; a disconnected account is forgotten the next time its shop is loaded.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+
+from sqlmodel import Session, col, select
+
+from connectors.sms.twilio import TwilioAccount, TwilioSms
+from shopify_app.crypto import DecryptionError, SecretBox
+from shopify_app.http import http_session
+from shopify_app.messaging.accounts import callback_urls, secrets_of
+from shopify_app.messaging.channels import OutboundChannel, SmsChannel, configured_names
+from shopify_app.messaging.render import TextTemplates
+from shopify_app.models import ChannelAccount, Shop
+from shopify_app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# The providers Chorus sends through, by channel; an account of another (connected ahead of its connector)
+# reaches no one yet.
+SENDABLE = {"sms": frozenset({"twilio"})}
+
+AccountChannel = Callable[[ChannelAccount, Shop], OutboundChannel]
+
+
+def connected_channels(session: Session, shop_id: int) -> frozenset[str]:
+    """The channels the shop's own accounts can send on."""
+    rows = session.exec(
+        select(ChannelAccount.channel, ChannelAccount.provider).where(ChannelAccount.shop_id == shop_id)
+    )
+    return frozenset(channel for channel, provider in rows if provider in SENDABLE.get(channel, ()))
+
+
+def reachable_channels(session: Session, settings: Settings, shop_id: int) -> frozenset[str]:
+    """The channels the deployment and the shop's own accounts set up (without building them)."""
+    return configured_names(settings) | connected_channels(session, shop_id)
+
+
+class ChannelDirectory:
+    def __init__(self, deployment: Mapping[str, OutboundChannel], build: AccountChannel | None = None) -> None:
+        self._deployment = dict(deployment)
+        self._build = build
+        self._by_shop: dict[int, dict[str, OutboundChannel]] = {}
+        self._built: dict[tuple[int, datetime], OutboundChannel] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def deployment(self) -> frozenset[str]:
+        return frozenset(self._deployment)
+
+    def configured(self, session: Session, shop: Shop) -> frozenset[str]:
+        """Which channels can reach the shop's customers now."""
+        assert shop.id is not None
+        self.load(session, [shop])
+        return frozenset(self._deployment) | frozenset(self._by_shop.get(shop.id, {}))
+
+    def load(self, session: Session, shops: Iterable[Shop]) -> None:
+        """Read (again) the accounts of these shops."""
+        if self._build is None:
+            return
+        wanted = {shop.id: shop for shop in shops if shop.id is not None}
+        if not wanted:
+            return
+        found: dict[int, dict[str, OutboundChannel]] = {shop_id: {} for shop_id in wanted}
+        for account in session.exec(select(ChannelAccount).where(col(ChannelAccount.shop_id).in_(wanted))):
+            if account.provider not in SENDABLE.get(account.channel, ()):
+                continue
+            channel = self._channel_of(account, wanted[account.shop_id])
+            if channel is not None:
+                found[account.shop_id][account.channel] = channel
+        with self._lock:
+            self._by_shop.update(found)
+
+    def channel(self, shop_id: int, name: str) -> OutboundChannel | None:
+        """The channel `name` of the shop, as last loaded."""
+        return self._by_shop.get(shop_id, {}).get(name) or self._deployment.get(name)
+
+    def _channel_of(self, account: ChannelAccount, shop: Shop) -> OutboundChannel | None:
+        assert account.id is not None
+        assert self._build is not None
+        key = (account.id, account.updated_at)
+        with self._lock:
+            known = self._built.get(key)
+        if known is not None:
+            return known
+        try:
+            built = self._build(account, shop)
+        except (DecryptionError, KeyError, ValueError) as exc:
+            # Sends on this channel wait (not configured) until the merchant connects the account again.
+            log.error("shop %s: the %s account cannot be used: %s", shop.id, account.channel, type(exc).__name__)
+            return None
+        with self._lock:
+            self._built = {k: v for k, v in self._built.items() if k[0] != account.id}
+            self._built[key] = built
+        return built
+
+
+def account_channels(settings: Settings, box: SecretBox) -> AccountChannel:
+    """How a shop's connected account becomes a channel."""
+    templates = TextTemplates("sms")
+
+    def build(account: ChannelAccount, shop: Shop) -> OutboundChannel:
+        if not shop.callback_key:  # given with the shop's first account: never missing once one is connected
+            raise ValueError("the shop has no callback key")
+        secrets = secrets_of(box, account)
+        callbacks = callback_urls(settings.app_url, shop.callback_key, account.channel, account.provider)
+        twilio = TwilioAccount(
+            account_sid=account.settings["account_sid"],
+            auth_token=secrets["auth_token"],
+            from_number=account.settings.get("from"),
+            messaging_service_sid=account.settings.get("messaging_service_sid"),
+            status_callback=callbacks["status"],
+            base_url=settings.twilio_api_base_url,
+        )
+        return SmsChannel(TwilioSms(twilio, http_session()), templates)
+
+    return build
