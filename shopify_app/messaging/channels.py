@@ -115,7 +115,7 @@ class SmsChannel:
 
     def render(self, content_id: str, content: Any, envelope: Envelope) -> dict[str, Any]:
         said = self._templates.render(content_id, {"content": content})
-        body = f"{envelope.shop_name}: {said} {SMS_OPT_OUT}"
+        body = f"{envelope.shop_name}: {said}\n{SMS_OPT_OUT}"
         segments = count_segments(body)
         if segments.count > self._max_segments:
             detail = f"{segments.count} {segments.encoding} segments, at most {self._max_segments}"
