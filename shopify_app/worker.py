@@ -19,7 +19,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from shopify_app.events.processor import BatchReport, EventProcessor, RetryPolicy
 from shopify_app.events.registry import HANDLERS, PRELOAD
 from shopify_app.events.retention import purge_raw_bodies
-from shopify_app.jobs.consent import EmailUnsubscribeJob
+from shopify_app.jobs.consent import EmailUnsubscribeJob, SmsConsentJob
 from shopify_app.jobs.install import SUBSCRIPTIONS_JOB, InstallJob, SubscriptionsJob, enqueue_subscription_updates
 from shopify_app.jobs.queue import JobReport, JobRunner
 from shopify_app.jobs.sync import RECONCILE_JOB, SYNC_JOB, backfill_job, enqueue_reconciliations, reconcile_job
@@ -29,6 +29,7 @@ from shopify_app.journeys.runner import JourneyReport, JourneyRunner
 from shopify_app.messaging.channels import configured_channels
 from shopify_app.messaging.delivery import SendProtocol
 from shopify_app.messaging.directory import ChannelDirectory, account_channels
+from shopify_app.messaging.sms_consent import SMS_CONSENT_JOB
 from shopify_app.messaging.unsubscribe import EMAIL_UNSUBSCRIBE_JOB
 from shopify_app.runtime import Runtime
 from shopify_app.shopify.access import ShopifyAccess
@@ -108,6 +109,7 @@ class Worker:
                 SYNC_JOB: backfill_job(sync),
                 RECONCILE_JOB: reconcile_job(sync),
                 EMAIL_UNSUBSCRIBE_JOB: EmailUnsubscribeJob(access),
+                SMS_CONSENT_JOB: SmsConsentJob(access),
                 SUBSCRIPTIONS_JOB: SubscriptionsJob(access, settings),
             },
             max_claims=settings.event_max_claims,

@@ -263,7 +263,7 @@ def test_every_api_route_with_another_shops_token_sees_and_changes_only_that_sho
     client = app.test_client()
     as_b = bearer(session_token(webhooks.OTHER_SHOP))
     export_id = db.one(PrivacyRequest).id
-    a_secrets = ("bob@biller.com", "ada@example.com", "acme.myshopify.com", "ck-bob", "orders/create")
+    a_secrets: tuple[str, ...] = ("bob@biller.com", "ada@example.com", "acme.myshopify.com", "ck-bob", "orders/create")
 
     a_account = {"account_sid": "AC" + "a1" * 16, "auth_token": "b2" * 16, "from": "+14155550123"}
     as_a = bearer(session_token(webhooks.SHOP))

@@ -36,6 +36,7 @@ from shopify_app.db.statements import among, insert_rows, update_rows
 from shopify_app.journeys.store import JourneyRow
 from shopify_app.messaging.channels import Envelope, OutboundChannel, Unrenderable, envelope_for
 from shopify_app.messaging.directory import ChannelDirectory
+from shopify_app.messaging.feedback import apply_receipts
 from shopify_app.models import LIVE_STATUSES, Message, MessageStatus, Shop
 from shopify_app.suppressions import REFUSED, UNSUBSCRIBED, suppress
 
@@ -320,6 +321,12 @@ class SendProtocol:
             statuses.append(outcome.status)
         update_rows(session, table, taken)
         update_rows(session, table, late)  # an UNKNOWN message keeps its status
+        # The provider may have called back before this commit: what it said is applied now.
+        apply_receipts(
+            session,
+            [(row["id"], held[row["id"]].shop_id, row["provider"], row["provider_message_id"])
+             for row in taken if row["status"] is MessageStatus.SENT and row["provider_message_id"]],
+        )  # fmt: skip
         return statuses
 
     def expire(self, session: Session, now: datetime) -> list[tuple[Message, Outcome]]:

@@ -16,7 +16,14 @@ from shopify_app.models.channels import ChannelAccount  # noqa: E402
 from shopify_app.models.events import EventAttempt, EventStatus, WebhookEvent  # noqa: E402
 from shopify_app.models.jobs import Job, JobStatus  # noqa: E402
 from shopify_app.models.journeys import Decision, Journey, ShopFlow  # noqa: E402
-from shopify_app.models.messages import LIVE_STATUSES, Message, MessageStatus, Suppression  # noqa: E402
+from shopify_app.models.messages import (  # noqa: E402
+    DELIVERY_ORDER,
+    LIVE_STATUSES,
+    DeliveryReceipt,
+    Message,
+    MessageStatus,
+    Suppression,
+)
 from shopify_app.models.mirror import (  # noqa: E402
     Checkout,
     ConsentRecord,
@@ -30,12 +37,14 @@ from shopify_app.models.shop import Shop  # noqa: E402
 from shopify_app.models.sync import SyncProgress  # noqa: E402
 
 __all__ = [
+    "DELIVERY_ORDER",
     "LIVE_STATUSES",
     "ChannelAccount",
     "Checkout",
     "ConsentRecord",
     "Customer",
     "Decision",
+    "DeliveryReceipt",
     "EventAttempt",
     "EventStatus",
     "Job",

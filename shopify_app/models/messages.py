@@ -16,6 +16,9 @@ from shopify_app.db.types import Amount, BigId, UTCDateTime
 class MessageStatus(StrEnum):
     SENDING = "sending"  # committed before the hand-over; if it stays so, the outcome is unknown
     SENT = "sent"  # the provider accepted it
+    DELIVERED = "delivered"  # the provider says it reached the phone or mailbox
+    READ = "read"  # and that it was read (where the channel says so)
+    UNDELIVERED = "undelivered"  # the provider accepted it, then gave up (unlike FAILED: a refused hand-over)
     DEFERRED = "deferred"  # certainly not sent yet; tried again later
     UNKNOWN = "unknown"  # interrupted during the hand-over: may or may not have gone out; never retried
     FAILED = "failed"  # refused by the provider, or never sent after every attempt
@@ -23,8 +26,13 @@ class MessageStatus(StrEnum):
 
 
 # A journey step holds at most one message that went out, may have, or still may.
-LIVE_STATUSES = (MessageStatus.SENDING, MessageStatus.SENT, MessageStatus.DEFERRED, MessageStatus.UNKNOWN)
-_LIVE = text("status IN ('sending', 'sent', 'deferred', 'unknown')")
+LIVE_STATUSES = (
+    MessageStatus.SENDING, MessageStatus.SENT, MessageStatus.DEFERRED, MessageStatus.UNKNOWN,
+    MessageStatus.DELIVERED, MessageStatus.READ, MessageStatus.UNDELIVERED,
+)  # fmt: skip
+_LIVE = text("status IN ('sending', 'sent', 'deferred', 'unknown', 'delivered', 'read', 'undelivered')")
+# What a provider's callbacks may say of a message it accepted, in the only order it may move.
+DELIVERY_ORDER = {MessageStatus.SENT: 0, MessageStatus.DELIVERED: 1, MessageStatus.READ: 2}
 
 
 class Message(SQLModel, table=True):
@@ -60,6 +68,8 @@ class Message(SQLModel, table=True):
     error: str | None = None
     created_at: datetime = Field(sa_type=UTCDateTime)
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    read_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
     @property
     def subject(self) -> str | None:
@@ -80,3 +90,19 @@ class Suppression(SQLModel, table=True):
     reason: str = Field(max_length=40)  # "unsubscribed", "refused"...
     message_id: int | None = Field(default=None, foreign_key="messages.id", sa_type=BigId, ondelete="SET NULL")
     created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class DeliveryReceipt(SQLModel, table=True):
+    """What a provider's callback said about one of its messages, as received (append-only). A callback may
+    come before the hand-over's own outcome is recorded: the message then takes it when it is."""
+
+    __tablename__ = "delivery_receipts"
+    __table_args__ = (Index("ix_delivery_receipts_provider_message", "shop_id", "provider", "provider_message_id"),)
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
+    shop_id: int = Field(foreign_key="shops.id", sa_type=BigId, ondelete="CASCADE")
+    provider: str = Field(max_length=40)
+    provider_message_id: str = Field(max_length=100)
+    status: str = Field(max_length=20)  # delivered, read, undelivered
+    error_code: str | None = Field(default=None, max_length=20)
+    received_at: datetime = Field(sa_type=UTCDateTime)

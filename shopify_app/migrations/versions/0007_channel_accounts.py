@@ -1,8 +1,10 @@
-"""channel accounts: each merchant's own SMS, WhatsApp and email provider accounts
+"""channel accounts and delivery status: each merchant's own SMS, WhatsApp and email provider accounts,
+and what the providers' callbacks say of a message after they accepted it
 
 One row per shop and channel, its secrets encrypted as one value. A shop gets a callback key (random,
 not secret) when its first channel is connected: it names the shop in the providers' callback URLs.
-Existing shops have none until then, and nothing they do changes.
+Existing shops have none until then, and nothing they do changes. A message may now move on from sent to
+delivered, read or undelivered: those count as live for the one-message-per-step rule, as sent does.
 
 Revision ID: 0007
 Revises: 0006
@@ -20,6 +22,9 @@ revision: str = '0007'
 down_revision: str | None = '0006'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+
+LIVE_BEFORE = sa.text("status IN ('sending', 'sent', 'deferred', 'unknown')")
+LIVE = sa.text("status IN ('sending', 'sent', 'deferred', 'unknown', 'delivered', 'read', 'undelivered')")
 
 
 def upgrade() -> None:
@@ -39,10 +44,40 @@ def upgrade() -> None:
     with op.batch_alter_table('shops', schema=None) as batch_op:
         batch_op.add_column(sa.Column('callback_key', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True))
         batch_op.create_unique_constraint(batch_op.f('uq_shops_callback_key'), ['callback_key'])
+    op.create_table('delivery_receipts',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('shop_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('provider', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('provider_message_id', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+    sa.Column('error_code', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True),
+    sa.Column('received_at', shopify_app.db.types.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['shop_id'], ['shops.id'], name=op.f('fk_delivery_receipts_shop_id_shops'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_delivery_receipts'))
+    )
+    with op.batch_alter_table('delivery_receipts', schema=None) as batch_op:
+        batch_op.create_index('ix_delivery_receipts_provider_message', ['shop_id', 'provider', 'provider_message_id'], unique=False)
+    with op.batch_alter_table('messages', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('delivered_at', shopify_app.db.types.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('read_at', shopify_app.db.types.UTCDateTime(timezone=True), nullable=True))
+        batch_op.drop_index('uq_messages_live_step', sqlite_where=LIVE_BEFORE, postgresql_where=LIVE_BEFORE)
+        batch_op.create_index('uq_messages_live_step', ['journey_id', 'step'], unique=True,
+                              sqlite_where=LIVE, postgresql_where=LIVE)
 
 
 
 def downgrade() -> None:
+    # Delivery statuses are sent again for the release before: it knew no later ones.
+    op.execute("UPDATE messages SET status = 'sent' WHERE status IN ('delivered', 'read', 'undelivered')")
+    with op.batch_alter_table('messages', schema=None) as batch_op:
+        batch_op.drop_index('uq_messages_live_step', sqlite_where=LIVE, postgresql_where=LIVE)
+        batch_op.create_index('uq_messages_live_step', ['journey_id', 'step'], unique=True,
+                              sqlite_where=LIVE_BEFORE, postgresql_where=LIVE_BEFORE)
+        batch_op.drop_column('read_at')
+        batch_op.drop_column('delivered_at')
+    with op.batch_alter_table('delivery_receipts', schema=None) as batch_op:
+        batch_op.drop_index('ix_delivery_receipts_provider_message')
+    op.drop_table('delivery_receipts')
     with op.batch_alter_table('shops', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('uq_shops_callback_key'), type_='unique')
         batch_op.drop_column('callback_key')
