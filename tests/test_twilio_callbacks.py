@@ -113,8 +113,8 @@ def test_a_callback_naming_another_shops_message_changes_nothing(
     with sms_store.session() as session, session.begin():
         other = register_shop(session, sms_store.secret_box, OTHER_SHOP, access_token="t", webhook_secret=None,
                               now=RECEIVED_AT)  # fmt: skip
-        form = parse_account("sms", {"account_sid": "AC" + "7" * 32, "auth_token": "8" * 32, "from": "+14155550199"})
-        connect(session, sms_store.secret_box, other, form, RECEIVED_AT)
+        account = parse_account("sms", {"account_sid": "AC" + "7" * 32, "auth_token": "8" * 32, "from": "+14155550199"})
+        connect(session, sms_store.secret_box, other, account, RECEIVED_AT)
         other_key = other.callback_key
     form = {"MessageSid": SID, "MessageStatus": "undelivered", "AccountSid": "AC" + "7" * 32}
 
