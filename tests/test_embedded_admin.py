@@ -43,8 +43,8 @@ def test_a_valid_session_token_reads_the_shop(client: FlaskClient, shop: Shop) -
     checkout = flows["abandoned_checkout"]
     assert (checkout["enabled"], checkout["delay_minutes"]) == (True, 60)
     assert [(s["id"], s["delay_minutes"], s["enabled"], s["channels"]) for s in checkout["steps"]] == [
-        ("reminder", 60, True, ["email"]),
-        ("second_reminder", 1440, True, ["email"]),
+        ("reminder", 60, True, ["email", "sms"]),
+        ("second_reminder", 1440, True, ["email", "sms"]),
     ]
 
 

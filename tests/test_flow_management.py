@@ -41,22 +41,22 @@ OTHER_SHOP = webhooks.OTHER_SHOP
 # Each shipped flow (on) and its send steps: (id, delay in minutes, the delay and its anchor as text, on, channels).
 SHIPPED: dict[str, list[tuple[str, int, str, bool, list[str]]]] = {
     "abandoned_checkout": [
-        ("reminder", 60, "1h after checkout.updated_at", True, ["email"]),
-        ("second_reminder", 1440, "1d after previous", True, ["email"]),
+        ("reminder", 60, "1h after checkout.updated_at", True, ["email", "sms"]),
+        ("second_reminder", 1440, "1d after previous", True, ["email", "sms"]),
     ],
     "post_purchase": [
-        ("thank_you", 0, "0s after entry", True, ["email"]),
-        ("review_request", 10080, "7d after order.fulfilled_at", True, ["email"]),
-        ("cross_sell", 30240, "21d after order.fulfilled_at", True, ["email"]),
+        ("thank_you", 0, "0s after entry", True, ["email", "sms"]),
+        ("review_request", 10080, "7d after order.fulfilled_at", True, ["email", "sms"]),
+        ("cross_sell", 30240, "21d after order.fulfilled_at", True, ["email", "sms"]),
     ],
     "welcome": [
-        ("welcome_1", 0, "0s after entry", True, ["email"]),
-        ("welcome_2", 2880, "2d after entry", True, ["email"]),
-        ("welcome_3", 7200, "5d after entry", True, ["email"]),
+        ("welcome_1", 0, "0s after entry", True, ["email", "sms"]),
+        ("welcome_2", 2880, "2d after entry", True, ["email", "sms"]),
+        ("welcome_3", 7200, "5d after entry", True, ["email", "sms"]),
     ],
     "winback": [
-        ("winback", 0, "0s after entry", True, ["email"]),
-        ("winback_followup", 10080, "7d after previous", True, ["email"]),
+        ("winback", 0, "0s after entry", True, ["email", "sms"]),
+        ("winback_followup", 10080, "7d after previous", True, ["email", "sms"]),
     ],
 }
 
@@ -196,7 +196,7 @@ def test_flows_enable_disable_and_set_change_what_the_merchant_sees(
     assert disabled.stdout.splitlines() == [f"welcome disabled for {SHOP}, welcome_1 after 0s"]
     assert enabled.stdout.splitlines() == [
         f"winback enabled for {SHOP}, winback after 15m",
-        "  winback: 15m after entry, on, channels email",
+        "  winback: 15m after entry, on, channels email,sms",
     ]
     assert tuned.stdout.splitlines() == [
         f"abandoned_checkout enabled for {SHOP}, reminder after 1h",
@@ -204,7 +204,7 @@ def test_flows_enable_disable_and_set_change_what_the_merchant_sees(
     ]
     assert switched_on.stdout.splitlines() == [
         f"post_purchase enabled for {SHOP}, thank_you after 0s",
-        "  cross_sell: 21d after order.fulfilled_at, on, channels email",
+        "  cross_sell: 21d after order.fulfilled_at, on, channels email,sms",
     ]
     expected_errors = [
         "steps.reminder.channels: unknown channel(s) fax",
@@ -219,9 +219,9 @@ def test_flows_enable_disable_and_set_change_what_the_merchant_sees(
 
     flows = api_flows(client)
     assert (flows["welcome"]["enabled"], flows["winback"]["enabled"]) == (False, True)
-    assert steps_of(flows["winback"])[0] == ("winback", 15, True, ["email"])  # --delay: the first step's
+    assert steps_of(flows["winback"])[0] == ("winback", 15, True, ["email", "sms"])  # --delay: the first step's
     assert steps_of(flows["abandoned_checkout"]) == [
-        ("reminder", 60, True, ["email"]),  # the refused channels changed nothing
+        ("reminder", 60, True, ["email", "sms"]),  # the refused channels changed nothing
         ("second_reminder", 2880, False, ["email", "sms"]),
     ]
     assert steps_of(flows["post_purchase"]) == shipped_steps("post_purchase")
@@ -247,11 +247,17 @@ def test_every_part_of_a_patch_is_optional(client: FlaskClient, shop: Shop) -> N
     assert (flow["enabled"], steps_of(flow)) == (False, shipped_steps("abandoned_checkout"))
     flow = patch({"steps": {"second_reminder": {"delay_minutes": 2880}}})
     assert flow["enabled"] is False
-    assert steps_of(flow) == [("reminder", 60, True, ["email"]), ("second_reminder", 2880, True, ["email"])]
+    assert steps_of(flow) == [
+        ("reminder", 60, True, ["email", "sms"]),
+        ("second_reminder", 2880, True, ["email", "sms"]),
+    ]
     flow = patch({"steps": {"second_reminder": {"enabled": False}}})
-    assert steps_of(flow)[1] == ("second_reminder", 2880, False, ["email"])
+    assert steps_of(flow)[1] == ("second_reminder", 2880, False, ["email", "sms"])
     flow = patch({"steps": {"reminder": {"channels": ["sms", "email"]}}})
-    assert steps_of(flow) == [("reminder", 60, True, ["sms", "email"]), ("second_reminder", 2880, False, ["email"])]
+    assert steps_of(flow) == [
+        ("reminder", 60, True, ["sms", "email"]),
+        ("second_reminder", 2880, False, ["email", "sms"]),
+    ]
     flow = patch({"delay_minutes": 45})  # the older body: the first step's delay
     assert (flow["delay_minutes"], steps_of(flow)[0]) == (45, ("reminder", 45, True, ["sms", "email"]))
     flow = patch(
@@ -260,7 +266,7 @@ def test_every_part_of_a_patch_is_optional(client: FlaskClient, shop: Shop) -> N
     )  # fmt: skip
     assert (flow["enabled"], steps_of(flow)) == (
         True,
-        [("reminder", 0, False, ["email"]), ("second_reminder", 2880, True, ["email"])],
+        [("reminder", 0, False, ["email"]), ("second_reminder", 2880, True, ["email", "sms"])],
     )
     others = api_flows(client)
     for name in ("post_purchase", "welcome", "winback"):
@@ -403,7 +409,7 @@ def test_a_shorter_delay_applies_to_journeys_already_waiting_at_that_step(
             db_url, ["flows", "set", "abandoned_checkout", "--shop", SHOP, "--step", "reminder", "--delay", "30"]
         )
         assert result.returncode == 0, result.stderr
-        assert "  reminder: 30m after checkout.updated_at, on, channels email" in result.stdout
+        assert "  reminder: 30m after checkout.updated_at, on, channels email,sms" in result.stdout
 
     run_worker(runtime, updated + timedelta(minutes=29))
     assert smtp.sink.received == []
@@ -499,8 +505,8 @@ def test_a_shop_changes_only_its_own_flows_and_journeys(
     )
 
     assert response.status_code == 200
-    assert steps_of(api_flows(client, OTHER_SHOP)["abandoned_checkout"])[0] == ("reminder", 30, True, ["email"])
-    assert steps_of(api_flows(client, SHOP)["abandoned_checkout"])[0] == ("reminder", 60, True, ["email"])
+    assert steps_of(api_flows(client, OTHER_SHOP)["abandoned_checkout"])[0] == ("reminder", 30, True, ["email", "sms"])
+    assert steps_of(api_flows(client, SHOP)["abandoned_checkout"])[0] == ("reminder", 60, True, ["email", "sms"])
     run_worker(runtime, updated + timedelta(minutes=31))
     assert [m.recipients for m in smtp.sink.received] == [["bob@globex.example"]]  # only the other shop's journey
     run_worker(runtime, updated + timedelta(minutes=61))

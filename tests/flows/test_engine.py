@@ -436,7 +436,7 @@ def test_the_reminder_shows_the_current_price_and_goes_to_the_checkouts_address(
     assert isinstance(intent.content, CartReminder)
     [item] = intent.content.items
     assert (item.title, item.unit_price, item.currency) == ("Desk lamp", Decimal("18.00"), "EUR")  # not 20.00
-    assert intent.checks == ({"channel": "email", "outcome": "usable"},)
+    assert intent.checks == ({"channel": "email", "outcome": "usable"}, {"channel": "sms", "outcome": "not_configured"})
     assert (due.journey.status, due.journey.due_at) == (Status.WAITING, T0 + HOUR)  # due until handed over
 
 
@@ -521,7 +521,9 @@ def test_without_any_channel_set_up_a_due_step_is_deferred_once_and_looked_at_ag
     held = advance(ABANDONED, ON, moved.journey, unconfigured, due)
 
     assert said(held) == [("reminder", "deferred", "no_channel")]
-    assert held.decisions[0].detail == {"channels": [{"channel": "email", "outcome": "not_configured"}]}
+    assert held.decisions[0].detail == {
+        "channels": [{"channel": "email", "outcome": "not_configured"}, {"channel": "sms", "outcome": "not_configured"}]
+    }
     assert (held.journey.reason, held.journey.due_at) == (Reason.NO_CHANNEL, due + RECHECK_UNCONFIGURED)
     assert held.send is None
 
