@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import click
 from sqlmodel import col, select
 
+from connectors.delivery import DeliveryError
 from flows.definition import DefinitionError
 from shopify_app.clock import Clock, FrozenClock, parse_instant
 from shopify_app.crypto import generate_key
@@ -42,7 +43,7 @@ from shopify_app.messaging.accounts import (
     disconnect,
     parse_account,
 )
-from shopify_app.messaging.directory import reachable_channels
+from shopify_app.messaging.directory import CannotTest, directory_for, reachable_channels, send_test_message
 from shopify_app.models import EventStatus, Shop, WebhookEvent
 from shopify_app.runtime import Runtime
 from shopify_app.settings import ConfigError, Settings
@@ -548,6 +549,27 @@ def channels_disconnect(runtime: Runtime, channel: str, domain: str) -> None:
     if not removed:
         raise click.UsageError(f"{channel} is not connected for {domain}")
     click.echo(f"{channel} disconnected")
+
+
+@channels.command("test")
+@click.argument("channel", type=click.Choice(list(PROVIDERS)))
+@SHOP_OPTION
+@click.option("--to", "to", required=True, help="Where to send it: a phone number (E.164) or an email address.")
+@with_runtime
+def channels_test(runtime: Runtime, channel: str, domain: str, to: str) -> None:
+    """Send one test message on the shop's channel (it bypasses consent and is never counted)."""
+    shop_id, _shop = _registered_shop(runtime, domain)
+    directory = directory_for(runtime.settings, runtime.secret_box)
+    with runtime.read_session() as session:
+        shop = session.get(Shop, shop_id)
+        assert shop is not None
+        try:
+            handover = send_test_message(directory, session, shop, channel, to, runtime.clock.now())
+        except CannotTest as exc:
+            raise click.UsageError(str(exc)) from None
+        except DeliveryError as exc:
+            raise click.ClickException(f"not sent ({exc.failure}): {exc.detail}") from None
+    click.echo(f"sent through {handover.provider}: {handover.provider_message_id or 'no message id given'}")
 
 
 def _connect_channel(runtime: Runtime, domain: str, channel: str, values: dict[str, str | None]) -> None:

@@ -26,9 +26,8 @@ from shopify_app.jobs.sync import RECONCILE_JOB, SYNC_JOB, backfill_job, enqueue
 from shopify_app.journeys.hooks import JourneyHooks
 from shopify_app.journeys.lapses import sweep_lapses
 from shopify_app.journeys.runner import JourneyReport, JourneyRunner
-from shopify_app.messaging.channels import configured_channels
 from shopify_app.messaging.delivery import SendProtocol
-from shopify_app.messaging.directory import ChannelDirectory, account_channels
+from shopify_app.messaging.directory import directory_for
 from shopify_app.messaging.sms_consent import SMS_CONSENT_JOB
 from shopify_app.messaging.unsubscribe import EMAIL_UNSUBSCRIBE_JOB
 from shopify_app.runtime import Runtime
@@ -78,14 +77,13 @@ class Worker:
     def __init__(self, runtime: Runtime) -> None:
         settings = runtime.settings
         self._runtime = runtime
-        channels = configured_channels(settings)
-        directory = ChannelDirectory(channels, account_channels(settings, runtime.secret_box))
+        directory = directory_for(settings, runtime.secret_box)
         protocol = SendProtocol(
             directory, lease=timedelta(seconds=settings.message_lease_seconds), concurrency=settings.send_concurrency
         )
         self._hooks = JourneyHooks(runtime.flows, directory.configured)
         self._journeys = JourneyRunner(runtime.engine, runtime.flows, protocol)
-        if not channels:
+        if not directory.deployment:
             log.warning("SMTP_URL is not set: email goes out only for shops with their own email account")
         self._events = EventProcessor(
             runtime.engine,

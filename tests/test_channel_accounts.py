@@ -5,8 +5,10 @@ from __future__ import annotations
 import base64
 import json
 from typing import Any
+from urllib.parse import parse_qsl
 
 import pytest
+import responses
 from click.testing import CliRunner, Result
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -17,7 +19,7 @@ from shopify_app.cli import main
 from shopify_app.crypto import SecretBox, generate_key
 from shopify_app.key_rotation import rotate_secrets
 from shopify_app.messaging.accounts import InvalidAccount, parse_account, secrets_of
-from shopify_app.models import ChannelAccount, Shop
+from shopify_app.models import ChannelAccount, Message, Shop
 from shopify_app.runtime import Runtime
 from shopify_app.shops import register_shop
 from tests.conftest import RECEIVED_AT
@@ -246,3 +248,67 @@ def test_the_api_refuses_bad_accounts_with_the_problems(client: FlaskClient, run
     assert client.put("/api/channels/fax", json={}, headers=headers).status_code == 404
     assert client.get("/api/channels").status_code == 401
     assert _accounts(runtime) == []
+
+
+# Test messages
+
+TWILIO = f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json"
+
+
+def _connect_sms(db_url: str) -> None:
+    result = chorus(db_url, "channels", "connect", "sms", "--shop", SHOP, "--account-sid", ACCOUNT_SID,
+                    "--auth-token", AUTH_TOKEN, "--from", "+14155552345")  # fmt: skip
+    assert result.exit_code == 0, result.output
+
+
+@responses.activate
+def test_a_test_sms_goes_out_through_the_shops_account_and_is_no_message_of_any_journey(
+    db_url: str, runtime: Runtime, shop: Shop
+) -> None:
+    _connect_sms(db_url)
+    responses.post(TWILIO, json={"sid": "SM" + "4" * 32, "status": "queued"}, status=201)
+
+    result = chorus(db_url, "channels", "test", "sms", "--shop", SHOP, "--to", "+1 415 555 0100")
+
+    assert result.exit_code == 0, result.output
+    assert f"sent through twilio: SM{'4' * 32}" in result.output
+    form = dict(parse_qsl(str(responses.calls[0].request.body)))
+    assert form["To"] == "+14155550100"
+    assert form["Body"].endswith("Reply STOP to opt out")
+    with runtime.read_session() as session:
+        assert session.exec(select(Message)).all() == []  # never counted
+
+
+@responses.activate
+def test_a_test_message_that_cannot_go_says_why(db_url: str, shop: Shop) -> None:
+    not_set_up = chorus(db_url, "channels", "test", "sms", "--shop", SHOP, "--to", "+14155550100")
+    assert not_set_up.exit_code == 2
+    assert "sms is not set up" in not_set_up.output
+
+    _connect_sms(db_url)
+    bad_number = chorus(db_url, "channels", "test", "sms", "--shop", SHOP, "--to", "not a number")
+    assert bad_number.exit_code == 2
+    assert "expected a phone number" in bad_number.output
+
+    responses.post(TWILIO, json={"code": 21211, "message": "Invalid 'To' Phone Number", "status": 400}, status=400)
+    refused = chorus(db_url, "channels", "test", "sms", "--shop", SHOP, "--to", "+14155550100")
+    assert refused.exit_code == 1
+    assert "not sent (refused): Twilio answered 400, error 21211" in refused.output
+
+
+@responses.activate
+def test_the_api_sends_a_test_message(client: FlaskClient, db_url: str, shop: Shop) -> None:
+    _connect_sms(db_url)
+    responses.post(TWILIO, json={"sid": "SM" + "5" * 32, "status": "queued"}, status=201)
+    headers = bearer(session_token(SHOP))
+
+    sent = client.post("/api/channels/sms/test", json={"to": "+14155550100"}, headers=headers)
+    assert sent.status_code == 200
+    assert sent.get_json() == {"sent": True, "provider": "twilio", "provider_message_id": "SM" + "5" * 32}
+    assert client.post("/api/channels/sms/test", json={}, headers=headers).status_code == 400
+    assert client.post("/api/channels/sms/test", json={"to": "+1 555"}, headers=headers).status_code == 400
+    assert client.post("/api/channels/whatsapp/test", json={"to": "+14155550100"}, headers=headers).status_code == 400
+    responses.post(TWILIO, json={"code": 21610, "message": "unsubscribed recipient", "status": 400}, status=400)
+    refused = client.post("/api/channels/sms/test", json={"to": "+14155550100"}, headers=headers)
+    assert refused.status_code == 422
+    assert refused.get_json()["code"] == "21610"

@@ -37,6 +37,7 @@ from shopify_app.models import ChannelAccount, Shop
 
 PROVIDERS = {"sms": ("twilio",), "whatsapp": ("meta",), "email": ("sendgrid",)}
 MAX_VALUE_LENGTH = 1024
+EMAIL_ADDRESS = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
 class InvalidAccount(ValueError):
@@ -91,7 +92,7 @@ def _sendgrid_key(raw: str) -> str:
 
 def _address(raw: str) -> str:
     _name, address = parseaddr(raw)
-    if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", address):
+    if not EMAIL_ADDRESS.fullmatch(address):
         raise ValueError("expected an email address")
     return address
 

@@ -12,14 +12,24 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
+from typing import Any
 
 from sqlmodel import Session, col, select
 
+from connectors.channel import Handover
 from connectors.sms.twilio import TwilioAccount, TwilioSms
+from flows.phones import normalise_phone
 from shopify_app.crypto import DecryptionError, SecretBox
 from shopify_app.http import http_session
-from shopify_app.messaging.accounts import callback_urls, secrets_of
-from shopify_app.messaging.channels import OutboundChannel, SmsChannel, configured_names
+from shopify_app.messaging.accounts import EMAIL_ADDRESS, callback_urls, secrets_of
+from shopify_app.messaging.channels import (
+    SMS_OPT_OUT,
+    OutboundChannel,
+    SmsChannel,
+    configured_channels,
+    configured_names,
+    envelope_for,
+)
 from shopify_app.messaging.render import TextTemplates
 from shopify_app.models import ChannelAccount, Shop
 from shopify_app.settings import Settings
@@ -103,6 +113,42 @@ class ChannelDirectory:
             self._built = {k: v for k, v in self._built.items() if k[0] != account.id}
             self._built[key] = built
         return built
+
+
+def directory_for(settings: Settings, box: SecretBox) -> ChannelDirectory:
+    """This deployment's channels, and each shop's own."""
+    return ChannelDirectory(configured_channels(settings), account_channels(settings, box))
+
+
+class CannotTest(ValueError):
+    """The test message cannot be sent: the channel is not set up, or the address is not one for it."""
+
+
+def send_test_message(
+    directory: ChannelDirectory, session: Session, shop: Shop, channel: str, to: str, now: datetime
+) -> Handover:
+    """One test message to `to` on the shop's channel, as it would go out: consent and quiet hours do not apply,
+    and it is no message of any journey, so nothing counts it. Raises CannotTest, or DeliveryError from the
+    provider."""
+    assert shop.id is not None
+    directory.load(session, [shop])
+    via = directory.channel(shop.id, channel) if channel in directory.configured(session, shop) else None
+    if via is None:
+        raise CannotTest(f"{channel} is not set up for {shop.domain}")
+    name = shop.name or shop.domain
+    said = "this is a test message from Chorus, sent from its settings."
+    if channel == "sms":
+        address = normalise_phone(to)
+        if address is None:
+            raise CannotTest("expected a phone number in international form, such as +14155550123")
+        payload: dict[str, Any] = {"body": f"{name}: {said}\n{SMS_OPT_OUT}"}
+    else:
+        address = to.strip().lower()
+        if not EMAIL_ADDRESS.fullmatch(address):
+            raise CannotTest("expected an email address")
+        text = f"{name}: {said}"
+        payload = {"subject": f"{name}: a test message", "text": text, "html": None, "unsubscribe_url": None}
+    return via.send(payload, envelope_for(shop, 0, address), now)
 
 
 def account_channels(settings: Settings, box: SecretBox) -> AccountChannel:

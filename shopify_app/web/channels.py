@@ -9,7 +9,9 @@ from typing import Any
 
 from flask import Blueprint, Flask, request
 
+from connectors.delivery import DeliveryError
 from shopify_app.messaging.accounts import (
+    MAX_VALUE_LENGTH,
     PROVIDERS,
     InvalidAccount,
     accounts_of,
@@ -18,6 +20,7 @@ from shopify_app.messaging.accounts import (
     disconnect,
     parse_account,
 )
+from shopify_app.messaging.directory import CannotTest, directory_for, send_test_message
 from shopify_app.models import Shop
 from shopify_app.runtime import current_runtime
 from shopify_app.web.session import current_shop, session_required
@@ -66,6 +69,29 @@ def disconnect_channel(channel: str) -> tuple[dict[str, Any] | str, int]:
         if not disconnect(session, shop_id, channel):
             return {"error": f"{channel} is not connected"}, 404
     return "", 204
+
+
+@blueprint.post("/<channel>/test")
+@session_required
+def test_channel(channel: str) -> tuple[dict[str, Any], int]:
+    if channel not in PROVIDERS:
+        return {"error": f"unknown channel {channel!r}"}, 404
+    body = request.get_json(silent=True)
+    to = body.get("to") if isinstance(body, dict) else None
+    if not isinstance(to, str) or not to or len(to) > MAX_VALUE_LENGTH:
+        return {"error": 'expected {"to": a phone number or an email address}'}, 400
+    runtime = current_runtime()
+    directory = directory_for(runtime.settings, runtime.secret_box)
+    with runtime.read_session() as session:
+        shop = session.get(Shop, current_shop().id)
+        assert shop is not None
+        try:
+            handover = send_test_message(directory, session, shop, channel, to, runtime.clock.now())
+        except CannotTest as exc:
+            return {"error": str(exc)}, 400
+        except DeliveryError as exc:
+            return {"error": exc.detail, "failure": str(exc.failure), "code": exc.code}, 422
+    return {"sent": True, "provider": handover.provider, "provider_message_id": handover.provider_message_id}, 200
 
 
 def _described(channel: str | None = None) -> Any:
