@@ -17,3 +17,12 @@ def normalise_phone(raw: str | None, region: str | None = None) -> str | None:
     if not phonenumbers.is_valid_number(number):
         return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def phone_region(number: str) -> str | None:
+    """The country (ISO 3166 alpha-2) an E.164 number belongs to, if it can be told."""
+    try:
+        region = phonenumbers.region_code_for_number(phonenumbers.parse(number, None))
+    except phonenumbers.NumberParseException:
+        return None
+    return region if region and region != "ZZ" else None

@@ -306,7 +306,7 @@ def slow_email(monkeypatch: pytest.MonkeyPatch, clock: Monotonic, takes: timedel
         built.append(slow)
         return {"email": slow}
 
-    monkeypatch.setattr("shopify_app.worker.configured_channels", channels)
+    monkeypatch.setattr("shopify_app.messaging.directory.configured_channels", channels)
     return built
 
 

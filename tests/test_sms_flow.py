@@ -6,12 +6,14 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl
 
 import pytest
 import responses
 
+from shopify_app.app import create_app
 from shopify_app.journeys.tuning import StepChange, configure
 from shopify_app.messaging.accounts import connect, parse_account
 from shopify_app.models import Decision, Message, Shop, Suppression
@@ -22,6 +24,7 @@ from tests.support import payloads, webhooks
 from tests.support.db import Db
 from tests.support.env import APP_URL
 from tests.support.pipeline import deliver
+from tests.support.shopify_auth import bearer, session_token
 from tests.support.smtp import SmtpServer
 from tests.test_abandoned_checkout_flow import AFTER_DUE, abandon, run_worker
 
@@ -95,6 +98,12 @@ def test_the_reminder_goes_out_by_sms_naming_the_shop_with_the_opt_out_and_the_s
     assert (message.channel, message.address, message.status) == ("sms", PHONE, "sent")
     assert (message.provider, message.provider_message_id) == ("twilio", "SM" + "1" * 32)
     assert message.payload["segments"] <= 2
+    # Twilio prices a message only later: until then, the shipped rate of a US number, per segment.
+    assert (message.cost, message.cost_currency) == (Decimal("0.0083") * message.payload["segments"], "USD")
+    listed = create_app(sms_store).test_client().get("/api/channels", headers=bearer(session_token(webhooks.SHOP)))
+    assert listed.get_json()["costs"] == [
+        {"channel": "sms", "month": "2026-11", "currency": "USD", "messages": 1, "cost": f"{message.cost:.4f}"}
+    ]
 
 
 def test_at_night_in_the_shops_time_zone_the_sms_waits_for_the_morning(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ssl
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -19,6 +19,7 @@ from connectors.email.smtp import SmtpConfig, SmtpSender
 from connectors.sms.segments import count_segments
 from connectors.sms.twilio import OutgoingSms
 from flows.reasons import Reason
+from shopify_app.messaging.costs import sms_rates
 from shopify_app.messaging.links import UnsubscribeLinks
 from shopify_app.messaging.render import EmailTemplates, TextTemplates
 from shopify_app.models import Shop
@@ -123,7 +124,12 @@ class SmsChannel:
         return {"body": body, "segments": segments.count, "encoding": segments.encoding}
 
     def send(self, payload: Mapping[str, Any], envelope: Envelope, now: datetime) -> Handover:
-        return self._connector.send(OutgoingSms(to=envelope.address, body=str(payload["body"])), now)
+        handover = self._connector.send(OutgoingSms(to=envelope.address, body=str(payload["body"])), now)
+        if handover.cost is not None:
+            return handover
+        rates = sms_rates()  # Twilio prices a message only later: until then, what its segments cost
+        cost = rates.estimate(envelope.address, int(payload.get("segments") or 1))
+        return replace(handover, cost=cost, cost_currency=rates.currency)
 
     def sessions(self) -> AbstractContextManager[None]:
         return self._connector.sessions()

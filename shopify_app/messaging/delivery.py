@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Table, update
@@ -94,6 +95,8 @@ class Outcome:
     provider: str | None = None
     provider_message_id: str | None = None
     problem: AddressProblem | None = None  # what a refusal says of the address itself
+    cost: Decimal | None = None
+    cost_currency: str | None = None
 
 
 class AlreadyHandled(Exception):
@@ -271,6 +274,8 @@ class SendProtocol:
             Performed.SENT,
             provider=handover.provider,
             provider_message_id=handover.provider_message_id,
+            cost=handover.cost,
+            cost_currency=handover.cost_currency,
         )
 
     def record(self, session: Session, prepared: Prepared, outcome: Outcome) -> MessageStatus:
@@ -309,8 +314,9 @@ class SendProtocol:
                 continue
             sent_at = outcome.at if outcome.status is MessageStatus.SENT else None
             taken.append(
-                provider | {"status": outcome.status, "lease_until": None, "error": outcome.error, "sent_at": sent_at}
-            )
+                provider | {"status": outcome.status, "lease_until": None, "error": outcome.error, "sent_at": sent_at,
+                            "cost": outcome.cost, "cost_currency": outcome.cost_currency}
+            )  # fmt: skip
             if outcome.problem is not None:
                 # Opted out at the provider (a STOP to the sender) is an unsubscribe; anything else, unreachable.
                 why = UNSUBSCRIBED if outcome.problem is AddressProblem.OPTED_OUT else REFUSED

@@ -5,6 +5,7 @@ Scoped to the session token's shop like the rest of the API; secrets go in and n
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from flask import Blueprint, Flask, request
@@ -20,12 +21,14 @@ from shopify_app.messaging.accounts import (
     disconnect,
     parse_account,
 )
+from shopify_app.messaging.costs import monthly_costs
 from shopify_app.messaging.directory import CannotTest, directory_for, send_test_message
 from shopify_app.models import Shop
 from shopify_app.runtime import current_runtime
 from shopify_app.web.session import current_shop, session_required
 
 blueprint = Blueprint("channels", __name__, url_prefix="/api/channels")
+COSTS_SHOWN = timedelta(days=365)  # the months whose costs the list adds up
 
 
 def init_app(app: Flask) -> None:
@@ -35,7 +38,13 @@ def init_app(app: Flask) -> None:
 @blueprint.get("")
 @session_required
 def channels() -> dict[str, Any]:
-    return {"channels": _described()}
+    runtime = current_runtime()
+    shop_id = current_shop().id
+    assert shop_id is not None
+    since = runtime.clock.now() - COSTS_SHOWN
+    with runtime.read_session() as session:
+        costs = monthly_costs(session, shop_id, since.replace(day=1, hour=0, minute=0, second=0, microsecond=0))
+    return {"channels": _described(), "costs": costs}
 
 
 @blueprint.put("/<channel>")
