@@ -8,8 +8,9 @@ out; a message with nothing left to show is skipped.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, is_dataclass, replace
 from decimal import Decimal
+from typing import Any
 
 from flows.facts import CheckoutLine, Facts, OrderLine, ProductNow
 from flows.journey import Journey
@@ -249,3 +250,29 @@ def _order_currency(facts: Facts) -> str | None:
 
 def _variant_title(title: str | None) -> str | None:
     return None if title in (None, "", "Default Title") else title
+
+
+def with_links(content: Content, link: Callable[[str], str]) -> Content:
+    """The content with every link it carries (a field named `url` or `*_url`, images aside) replaced by
+    `link(url)`: every channel then renders the same links."""
+    relinked: Content = _relinked(content, link)
+    return relinked
+
+
+def _relinked(value: Any, link: Callable[[str], str]) -> Any:
+    if isinstance(value, tuple):
+        return tuple(_relinked(item, link) for item in value)
+    if not is_dataclass(value) or isinstance(value, type):
+        return value
+    changes: dict[str, Any] = {}
+    for spec in fields(value):
+        current = getattr(value, spec.name)
+        if isinstance(current, str) and _is_link(spec.name):
+            changes[spec.name] = link(current)
+        elif is_dataclass(current) or isinstance(current, tuple):
+            changes[spec.name] = _relinked(current, link)
+    return replace(value, **changes) if changes else value
+
+
+def _is_link(name: str) -> bool:
+    return (name == "url" or name.endswith("_url")) and name != "image_url"

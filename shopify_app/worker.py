@@ -28,6 +28,7 @@ from shopify_app.journeys.lapses import sweep_lapses
 from shopify_app.journeys.runner import JourneyReport, JourneyRunner
 from shopify_app.messaging.delivery import SendProtocol
 from shopify_app.messaging.directory import directory_for
+from shopify_app.messaging.links import ShortLinks
 from shopify_app.messaging.sms_consent import SMS_CONSENT_JOB
 from shopify_app.messaging.unsubscribe import EMAIL_UNSUBSCRIBE_JOB
 from shopify_app.runtime import Runtime
@@ -79,7 +80,10 @@ class Worker:
         self._runtime = runtime
         directory = directory_for(settings, runtime.secret_box)
         protocol = SendProtocol(
-            directory, lease=timedelta(seconds=settings.message_lease_seconds), concurrency=settings.send_concurrency
+            directory,
+            lease=timedelta(seconds=settings.message_lease_seconds),
+            concurrency=settings.send_concurrency,
+            links=ShortLinks(settings.app_url),
         )
         self._hooks = JourneyHooks(runtime.flows, directory.configured)
         self._journeys = JourneyRunner(runtime.engine, runtime.flows, protocol)

@@ -274,6 +274,7 @@ def test_every_api_route_with_another_shops_token_sees_and_changes_only_that_sho
     assert routes == [
         "/api/channels",
         "/api/channels/<channel>",
+        "/api/channels/<channel>/test",
         "/api/customers/timeline",
         "/api/events",
         "/api/flows",
@@ -293,6 +294,7 @@ def test_every_api_route_with_another_shops_token_sees_and_changes_only_that_sho
         assert not any(secret in response.get_data(as_text=True) for secret in a_secrets), path
     assert client.get(f"/api/privacy/{export_id}/export", headers=as_b).status_code == 404
     assert client.delete("/api/channels/sms", headers=as_b).status_code == 404
+    assert client.post("/api/channels/sms/test", headers=as_b, json={"to": "+14155550123"}).status_code == 400
     a_channels = client.get("/api/channels", headers=as_a).json
     assert a_channels is not None
     assert next(c for c in a_channels["channels"] if c["channel"] == "sms")["state"] == "connected"

@@ -19,7 +19,7 @@ from tests import test_abandoned_checkout_flow as checkout_flow
 from tests.support import payloads, webhooks
 from tests.support.db import Db
 from tests.support.fake_store import FakeStore, customer_node, iso
-from tests.support.journeys import flow_decisions, subjects
+from tests.support.journeys import flow_decisions, followed, subjects
 from tests.support.pipeline import deliver, process
 from tests.support.smtp import SmtpServer
 from tests.test_abandoned_checkout_flow import chorus_once, run_worker
@@ -78,8 +78,8 @@ def test_three_welcomes_on_the_first_second_and_fifth_day(store: Runtime, smtp: 
     text, html = first.part("text/plain"), first.part("text/html")
     assert text.startswith("Hi Ada,")
     assert "Thank you for joining Lumen Lamps." in text
-    assert "Visit the shop: https://acme.myshopify.com" in text
-    assert 'href="https://acme.myshopify.com"' in html
+    assert "Visit the shop: https://acme.myshopify.com" in followed(db, text)
+    assert 'href="https://acme.myshopify.com"' in followed(db, html)
     for body in (text, html):
         assert "190 MacLaren Street, Houston, TN 37178, United States" in body
     assert "A few days in: here is where to start." in smtp.sink.received[1].part("text/plain")

@@ -26,11 +26,12 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Table, update
+from sqlalchemy import Table, insert, update
 from sqlalchemy import select as rows_of
 from sqlmodel import Session, col, select
 
 from connectors.delivery import AddressProblem, DeliveryError, Failure
+from flows.contents import with_links
 from flows.journey import Performed, SendIntent
 from flows.reasons import Reason
 from shopify_app.db.statements import among, insert_rows, update_rows
@@ -38,12 +39,14 @@ from shopify_app.journeys.store import JourneyRow
 from shopify_app.messaging.channels import Envelope, OutboundChannel, Unrenderable, envelope_for
 from shopify_app.messaging.directory import ChannelDirectory
 from shopify_app.messaging.feedback import apply_receipts
-from shopify_app.models import LIVE_STATUSES, Message, MessageStatus, Shop
+from shopify_app.messaging.links import ShortLinks
+from shopify_app.models import LIVE_STATUSES, Link, Message, MessageStatus, Shop
 from shopify_app.suppressions import REFUSED, UNSUBSCRIBED, suppress
 
 log = logging.getLogger(__name__)
 
 _MESSAGES: Table = Message.__table__  # type: ignore[attr-defined]  # set-based reads and writes, no ORM objects
+_LINKS: Table = Link.__table__  # type: ignore[attr-defined]
 MAX_ATTEMPTS = 5
 RETRY_BASE = timedelta(minutes=5)
 MAX_ERROR = 2000
@@ -122,8 +125,10 @@ class SendProtocol:
         max_attempts: int = MAX_ATTEMPTS,
         retry_base: timedelta = RETRY_BASE,
         concurrency: int = 4,
+        links: ShortLinks | None = None,
     ) -> None:
         self.channels = channels
+        self._links = links  # None: links are left as they are (tests of the protocol alone)
         self._concurrency = concurrency  # hand-overs in flight per channel
         self._lease = lease
         self._max_attempts = max_attempts
@@ -171,10 +176,13 @@ class SendProtocol:
             assert shop.id is not None
             envelope = envelope_for(shop, message_id, intent.address)
             via = self.channels.channel(shop.id, intent.channel)
+            content = intent.content
+            if self._links is not None:
+                content = with_links(content, self._links.maker(shop.id, message_id, now))
             try:
                 if via is None:
                     raise Unrenderable(Reason.NOT_CONFIGURED, f"{intent.channel} is no longer set up")
-                payload = via.render(intent.content_id, intent.content, envelope)
+                payload = via.render(intent.content_id, content, envelope)
             except Unrenderable as exc:
                 cancelled = {"id": message_id, "payload": {}, "lease_until": None, "handed_at": None,
                              "status": MessageStatus.CANCELLED, "attempts": attempts, "error": str(exc)}  # fmt: skip
@@ -192,6 +200,9 @@ class SendProtocol:
                 )
             )  # fmt: skip
         update_rows(session, _MESSAGES, updates)  # the rows are locked: `attempts` is exact
+        links = self._links.take() if self._links is not None else []
+        if links:
+            session.execute(insert(_LINKS), links)
         return prepared
 
     def hand_over_many(

@@ -106,3 +106,30 @@ class DeliveryReceipt(SQLModel, table=True):
     status: str = Field(max_length=20)  # delivered, read, undelivered
     error_code: str | None = Field(default=None, max_length=20)
     received_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Link(SQLModel, table=True):
+    """A link in a message, by its short id (`/l/<id>`): where it leads, and which message carried it."""
+
+    __tablename__ = "links"
+
+    id: str = Field(primary_key=True, max_length=10)
+    shop_id: int = Field(foreign_key="shops.id", sa_type=BigId, ondelete="CASCADE")
+    message_id: int = Field(foreign_key="messages.id", sa_type=BigId, ondelete="CASCADE", index=True)
+    target: str
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Click(SQLModel, table=True):
+    """One visit of a message's link (append-only), for the measurement of what a message caused."""
+
+    __tablename__ = "clicks"
+    __table_args__ = (Index("ix_clicks_shop_clicked", "shop_id", "clicked_at"),)
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
+    shop_id: int = Field(foreign_key="shops.id", sa_type=BigId, ondelete="CASCADE")
+    link_id: str = Field(foreign_key="links.id", max_length=10, ondelete="CASCADE")
+    message_id: int = Field(foreign_key="messages.id", sa_type=BigId, ondelete="CASCADE", index=True)
+    channel: str = Field(max_length=20)
+    clicked_at: datetime = Field(sa_type=UTCDateTime)
+    user_agent: str | None = Field(default=None, max_length=512)

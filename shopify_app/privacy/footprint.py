@@ -13,10 +13,12 @@ from sqlalchemy import or_
 from sqlmodel import Session, SQLModel, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
+from flows.phones import normalise_phone
 from shopify_app.events.context import PermanentEventError
 from shopify_app.mirror import fields
 from shopify_app.models import (
     Checkout,
+    Click,
     ConsentRecord,
     Customer,
     Decision,
@@ -78,6 +80,7 @@ class Footprint:
     journeys: list[Journey] = field(default_factory=list)
     decisions: list[Decision] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)
+    clicks: list[Click] = field(default_factory=list)  # of those messages' links
     suppressions: list[Suppression] = field(default_factory=list)
     events: list[WebhookEvent] = field(default_factory=list)
 
@@ -97,7 +100,9 @@ def find_footprint(
         found.events = _events_mentioning(session, shop_id, identity, *_ties(identity, named), lock=True)
     found.customers = _rows(session, customers, Customer, lock)
     customer_ids, emails = _ties(identity, found.customers)
-    addresses = {a for a in [identity.email, identity.phone, *(c.email for c in found.customers)] if a}
+    # Emails as stored (lower-cased) and numbers as channels address them (E.164).
+    phones = [normalise_phone(identity.phone), *(normalise_phone(c.phone, c.country_code) for c in found.customers)]
+    addresses = {a for a in [identity.email, identity.phone, *phones, *(c.email for c in found.customers)] if a}
     found.consent_records = _rows(
         session,
         select(ConsentRecord).where(ConsentRecord.shop_id == shop_id, col(ConsentRecord.customer_id).in_(customer_ids)),
@@ -143,6 +148,12 @@ def find_footprint(
             or_(col(Message.address).in_(addresses), col(Message.journey_id).in_(journey_ids)),
         ),
         Message,
+        lock,
+    )
+    found.clicks = _rows(
+        session,
+        select(Click).where(Click.shop_id == shop_id, col(Click.message_id).in_([m.id for m in found.messages])),
+        Click,
         lock,
     )
     found.suppressions = _rows(

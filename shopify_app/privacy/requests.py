@@ -12,7 +12,7 @@ from sqlmodel import Session, SQLModel, col, select
 
 from shopify_app.events.context import PermanentEventError, WebhookContext
 from shopify_app.mirror import fields
-from shopify_app.models import PrivacyRequest, Shop, WebhookEvent
+from shopify_app.models import Link, PrivacyRequest, Shop, WebhookEvent
 from shopify_app.privacy.footprint import Footprint, Identity, find_footprint
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ def on_customers_redact(ctx: WebhookContext) -> None:
     shop_id = _shop_id(ctx)
     session = ctx.session
     found = find_footprint(session, shop_id, identity, order_ids=_ids(ctx.payload, "orders_to_redact"), lock=True)
-    _erase(session, found)
+    _erase(session, found, home=ctx.shop.storefront_url)
     for event in found.events:
         event.body, event.body_purged_at = None, ctx.now
         event.email = None
@@ -109,7 +109,7 @@ def on_shop_redact(ctx: WebhookContext) -> None:
     log.info("shop %s redacted", domain)
 
 
-def _erase(session: Session, found: Footprint) -> None:
+def _erase(session: Session, found: Footprint, *, home: str) -> None:
     for row in [*found.customers, *found.consent_records, *found.suppressions]:
         session.delete(row)
     for order in found.orders:  # kept for revenue, without the person
@@ -123,6 +123,11 @@ def _erase(session: Session, found: Footprint) -> None:
         message.address = REDACTED
         message.payload = {}
         message.error = None
+    for click in found.clicks:  # kept for counts, without the browser that made them
+        click.user_agent = None
+    message_ids = [m.id for m in found.messages]
+    if message_ids:  # where its links led (a checkout's recovery link, say) is about the customer: now the shop
+        session.execute(update(Link).where(col(Link.message_id).in_(message_ids)).values(target=home))
     for journey in found.journeys:  # kept for counts, without whom they were about
         journey.email = journey.exclusive_key = None
     for decision in found.decisions:
@@ -166,6 +171,7 @@ def _export(found: Footprint, identity: Identity, now: datetime) -> dict[str, An
         "journeys": rows(found.journeys),
         "decisions": rows(found.decisions),
         "messages": rows(found.messages),
+        "clicks": rows(found.clicks),
         "suppressions": rows(found.suppressions),
         "events": [
             {

@@ -1,5 +1,5 @@
-"""channel accounts and delivery status: each merchant's own SMS, WhatsApp and email provider accounts,
-and what the providers' callbacks say of a message after they accepted it
+"""channels per shop: each merchant's own SMS, WhatsApp and email provider accounts, what the providers'
+callbacks say of a message after they accepted it, and the short links of messages with their clicks
 
 One row per shop and channel, its secrets encrypted as one value. A shop gets a callback key (random,
 not secret) when its first channel is connected: it names the shop in the providers' callback URLs.
@@ -63,10 +63,44 @@ def upgrade() -> None:
         batch_op.drop_index('uq_messages_live_step', sqlite_where=LIVE_BEFORE, postgresql_where=LIVE_BEFORE)
         batch_op.create_index('uq_messages_live_step', ['journey_id', 'step'], unique=True,
                               sqlite_where=LIVE, postgresql_where=LIVE)
-
+    op.create_table('links',
+    sa.Column('id', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+    sa.Column('shop_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('message_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('target', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('created_at', shopify_app.db.types.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['message_id'], ['messages.id'], name=op.f('fk_links_message_id_messages'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['shop_id'], ['shops.id'], name=op.f('fk_links_shop_id_shops'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_links'))
+    )
+    with op.batch_alter_table('links', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_links_message_id'), ['message_id'], unique=False)
+    op.create_table('clicks',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('shop_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('link_id', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+    sa.Column('message_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('channel', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+    sa.Column('clicked_at', shopify_app.db.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('user_agent', sqlmodel.sql.sqltypes.AutoString(length=512), nullable=True),
+    sa.ForeignKeyConstraint(['link_id'], ['links.id'], name=op.f('fk_clicks_link_id_links'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['message_id'], ['messages.id'], name=op.f('fk_clicks_message_id_messages'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['shop_id'], ['shops.id'], name=op.f('fk_clicks_shop_id_shops'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_clicks'))
+    )
+    with op.batch_alter_table('clicks', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_clicks_message_id'), ['message_id'], unique=False)
+        batch_op.create_index('ix_clicks_shop_clicked', ['shop_id', 'clicked_at'], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('clicks', schema=None) as batch_op:
+        batch_op.drop_index('ix_clicks_shop_clicked')
+        batch_op.drop_index(batch_op.f('ix_clicks_message_id'))
+    op.drop_table('clicks')
+    with op.batch_alter_table('links', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_links_message_id'))
+    op.drop_table('links')
     # Delivery statuses are sent again for the release before: it knew no later ones.
     op.execute("UPDATE messages SET status = 'sent' WHERE status IN ('delivered', 'read', 'undelivered')")
     with op.batch_alter_table('messages', schema=None) as batch_op:
