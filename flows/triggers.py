@@ -12,7 +12,7 @@ def qualification(event: str, facts: Facts) -> Reason | None:
         checkout = facts.checkout
         if checkout is None:
             return Reason.SUBJECT_GONE
-        if not checkout.email:
+        if not checkout.email and not facts.phone:  # a phone-only checkout may still be reached by SMS
             return Reason.NO_EMAIL
         if not checkout.lines:
             return Reason.NO_ITEMS

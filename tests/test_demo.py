@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import time
@@ -35,10 +36,11 @@ def test_the_demo_plays_its_journey_and_prints_what_happened(tmp_path: Path) -> 
     )
 
     assert result.returncode == 0, result.stderr
-    assert "18 x HTTP 200" in result.stdout
+    assert "19 x HTTP 200" in result.stdout
     for outcome in (
         "abandoned_checkout / ada@example.com: done (completed)",  # both reminders went out
         "abandoned_checkout / grace@example.com: done (order_placed)",
+        "abandoned_checkout / hedy@example.com: done (completed)",  # both reminders, by SMS
         "abandoned_checkout / linus@example.com: done (consent_withdrawn)",
         "post_purchase / grace@example.com: done (completed)",
         "welcome / ada@example.com: done (completed)",
@@ -59,6 +61,13 @@ def test_the_demo_plays_its_journey_and_prints_what_happened(tmp_path: Path) -> 
     assert "Linen Shade" in text  # related to the bulb Grace bought (same type), and in stock
     assert "Brass Bulb" not in text  # she has it already
     assert (tmp_path / "chorus.db").exists()
+    texts = [path.read_text(encoding="utf-8") for path in sorted((tmp_path / "outbox").glob("*.sms.txt"))]
+    assert len(texts) == 2
+    for sms in texts:
+        assert sms.startswith("To: +12075550142\nFrom: +12075550100\n\nLumen Demo Store: ")
+        assert "Rotary Dimmer" in sms
+        assert re.search(r"http://localhost:\d+/l/[A-Za-z0-9_-]{10}", sms)  # a short link
+        assert sms.endswith("Reply STOP to opt out\n")
 
 
 @pytest.mark.slow
@@ -83,6 +92,16 @@ def test_the_demo_stays_up_with_its_page_on_localhost(tmp_path: Path) -> None:
         for expected in ("demo-ada", "all checks passed", "an order was placed from this checkout", "orders/create"):
             assert expected in page.text
         assert http.get(f"http://localhost:{port}/demo/messages/1", timeout=2).status_code == 200
+        texted = re.search(r"<td>(\d+)</td><td>abandoned_checkout / reminder</td><td>\+12075550142</td>", page.text)
+        assert texted is not None, page.text
+        sms = http.get(f"http://localhost:{port}/demo/messages/{texted.group(1)}", timeout=2)
+        assert "Text message (1 segment, GSM-7)" in sms.text
+        # Its short link, followed on the running app, leads to Hedy's checkout.
+        short = re.search(r"http://localhost:\d+(/l/[A-Za-z0-9_-]{10})", sms.text)
+        assert short is not None
+        visit = http.get(f"http://localhost:{port}{short.group(1)}", allow_redirects=False, timeout=2)
+        assert visit.status_code == 302
+        assert visit.headers["Location"] == "https://lumen.example/checkouts/demo-hedy/recover?key=demo"
     finally:
         demo.send_signal(signal.SIGINT)
         assert demo.wait(timeout=20) == 0

@@ -20,6 +20,8 @@ from shopify_app.crypto import generate_key
 from shopify_app.db import migrate
 from shopify_app.demo import script
 from shopify_app.demo.outbox import Outbox
+from shopify_app.demo.sms_outbox import SmsOutbox
+from shopify_app.messaging.accounts import connect, parse_account
 from shopify_app.models import Journey
 from shopify_app.runtime import Runtime
 from shopify_app.settings import Settings
@@ -43,7 +45,7 @@ class DemoResult:
     outbox: list[Path]
 
 
-def demo_settings(directory: Path, port: int, smtp_url: str) -> Settings:
+def demo_settings(directory: Path, port: int, smtp_url: str, twilio_url: str) -> Settings:
     """Everything the demo needs, made up on the spot: nothing is read from the environment."""
     return Settings(
         shopify_api_key="chorus-demo",
@@ -55,6 +57,7 @@ def demo_settings(directory: Path, port: int, smtp_url: str) -> Settings:
         port=port,
         smtp_url=smtp_url,
         email_from="reminders@demo.chorus.localhost",
+        twilio_api_base_url=twilio_url,  # the local SMS outbox stands in for Twilio
         log_level="WARNING",
         demo_mode=True,
         # The demo shop exists only here: nothing may be asked of a real Shopify.
@@ -83,18 +86,21 @@ class Demo:
         self.directory.mkdir(parents=True, exist_ok=True)
         for name in DEMO_FILES:
             (self.directory / name).unlink(missing_ok=True)
-        for old in (self.directory / "outbox").glob("*.eml"):
-            old.unlink()
+        for pattern in ("*.eml", "*.sms.txt"):
+            for old in (self.directory / "outbox").glob(pattern):
+                old.unlink()
         self.outbox = Outbox(self.directory / "outbox", self.smtp_port)
         try:
             self.outbox.start()
         except (OSError, RuntimeError) as exc:
             raise DemoError(f"cannot start the outbox SMTP server on port {self.smtp_port}: {exc}") from exc
-        self.settings = demo_settings(self.directory, self.port, self.outbox.url)
+        self.sms_outbox = SmsOutbox(self.directory / "outbox", script.TWILIO_SID, script.TWILIO_TOKEN)
+        self.sms_outbox.start()
+        self.settings = demo_settings(self.directory, self.port, self.outbox.url, self.sms_outbox.url)
         migrate.upgrade(self.settings.database_url)
         self.runtime = Runtime.build(self.settings)
         with self.runtime.session() as session, session.begin():
-            register_shop(
+            shop = register_shop(
                 session,
                 self.runtime.secret_box,
                 script.SHOP,
@@ -102,10 +108,14 @@ class Demo:
                 webhook_secret=None,
                 now=self.runtime.clock.now(),
             )
+            # The merchant's Twilio account, answered by the local SMS outbox.
+            sms = {"account_sid": script.TWILIO_SID, "auth_token": script.TWILIO_TOKEN, "from": script.TWILIO_FROM}
+            connect(session, self.runtime.secret_box, shop, parse_account("sms", sms), self.runtime.clock.now())
         try:
             self.server = make_server("127.0.0.1", self.port, create_app(self.runtime), threaded=True)
         except OSError as exc:
             self.outbox.stop()
+            self.sms_outbox.stop()
             self.runtime.close()
             raise DemoError(f"cannot serve on port {self.port} ({exc.strerror}); choose another with --port") from exc
         threading.Thread(target=self.server.serve_forever, name="demo-web", daemon=True).start()
@@ -131,11 +141,12 @@ class Demo:
                 + f" ({j.reason})"
                 for j in journeys
             ]
-        return DemoResult(posted, days, outcomes, self.outbox.messages())
+        return DemoResult(posted, days, outcomes, self.outbox.messages() + self.sms_outbox.messages())
 
     def __exit__(self, *_exc: object) -> None:
         self.server.shutdown()
         self.outbox.stop()
+        self.sms_outbox.stop()
         self.runtime.close()
 
 

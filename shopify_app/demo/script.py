@@ -2,7 +2,8 @@
 
 Times are relative to the moment the demo starts. Four customers subscribe (so each is welcomed); three
 leave checkouts; between their visit and the reminder the lamp gets cheaper, Grace buys after all (her
-order is paid and shipped: thanks, a review request, related products) and Linus unsubscribes; Margaret
+order is paid and shipped: thanks, a review request, related products) and Linus unsubscribes; Hedy leaves
+a checkout with only the SMS box ticked (her reminders go by SMS, through the shop's Twilio account); Margaret
 last ordered almost three months ago (a winback once it is three months). The demo then moves the
 worker's clock through the following weeks (`DAYS`) so that every later step comes due.
 """
@@ -13,7 +14,7 @@ import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import requests
@@ -24,6 +25,9 @@ SHOP = "chorus-demo.myshopify.com"
 LAMP, SHADE, BULB, DIMMER = 1001, 2001, 3001, 4001
 # The instants the demo runs the worker at, in days after it starts.
 DAYS = (0, 1, 2, 5, 8, 22)
+# The demo merchant's Twilio account (answered by the local SMS outbox) and Hedy's mobile number.
+TWILIO_SID, TWILIO_TOKEN, TWILIO_FROM = "AC" + "de" * 16, "d" * 32, "+12075550100"
+HEDY_PHONE = "+12075550142"
 
 
 @dataclass(frozen=True)
@@ -40,7 +44,7 @@ def journey(now: datetime) -> Iterator[Webhook]:
     def hook(topic: str, minutes_ago: int, payload: dict[str, Any]) -> Webhook:
         return Webhook(topic, payload, now - timedelta(minutes=minutes_ago))
 
-    yield hook("shop/update", 300, _shop(ago(300)))
+    yield hook("shop/update", 300, _shop(ago(300), _midday_zone(now)))
     yield hook("products/create", 240, _lamp(price="89.00", updated_at=ago(240)))
     yield hook("products/create", 240, _product(20, "Linen Shade", "linen-shade", SHADE, "29.00", 12, ago(240)))
     yield hook("products/create", 240, _product(30, "Brass Bulb", "brass-bulb", BULB, "9.00", 40, ago(240)))
@@ -68,6 +72,10 @@ def journey(now: datetime) -> Iterator[Webhook]:
         60,
         grace | {"fulfillment_status": "fulfilled", "updated_at": ago(60), "fulfillments": shipped},
     )
+    # Hedy leaves a dimmer; she ticked only the SMS box, with her mobile number: the reminder goes by SMS.
+    hedy = _checkout("demo-hedy", 5, "Hedy", "hedy@example.com", [DIMMER], ago(130))
+    hedy |= {"buyer_accepts_marketing": False, "buyer_accepts_sms_marketing": True, "sms_marketing_phone": HEDY_PHONE}
+    yield hook("checkouts/create", 130, hedy)
     # Linus leaves a shade, then unsubscribes from the shop's emails.
     yield hook("checkouts/create", 100, _checkout("demo-linus", 3, "Linus", "linus@example.com", [SHADE], ago(100)))
     yield hook(
@@ -110,14 +118,21 @@ def post_all(base_url: str, secret: str, webhooks: Iterator[Webhook]) -> list[tu
     return results
 
 
-def _shop(updated_at: str) -> dict[str, Any]:
+def _midday_zone(now: datetime) -> str:
+    """A time zone where it is early afternoon now: marketing SMS go out in the shop's daytime, and the demo
+    shop is always where they may (its worker runs move on a few hours at most)."""
+    offset = (13 - now.astimezone(UTC).hour + 12) % 24 - 12  # hours ahead of UTC, from -12 to 11
+    return f"Etc/GMT{-offset:+d}" if offset else "UTC"  # Etc/GMT-3 is three hours ahead of UTC
+
+
+def _shop(updated_at: str, zone: str) -> dict[str, Any]:
     return {
         "name": "Lumen Demo Store",
         "email": "hello@lumen.example",
         "customer_email": "hello@lumen.example",
         "domain": "lumen.example",
         "currency": "USD",
-        "iana_timezone": "America/New_York",
+        "iana_timezone": zone,
         "address1": "12 Harbor Street",
         "city": "Portland",
         "province_code": "ME",
@@ -179,8 +194,8 @@ def _customer(customer_id: int, first_name: str, email: str, updated_at: str) ->
 def _checkout(
     token: str, customer_id: int, first_name: str, email: str, variants: list[int], updated_at: str
 ) -> dict[str, Any]:
-    titles = {LAMP: "Aurora Desk Lamp", SHADE: "Linen Shade", BULB: "Brass Bulb"}
-    prices = {LAMP: "89.00", SHADE: "29.00", BULB: "9.00"}
+    titles = {LAMP: "Aurora Desk Lamp", SHADE: "Linen Shade", BULB: "Brass Bulb", DIMMER: "Rotary Dimmer"}
+    prices = {LAMP: "89.00", SHADE: "29.00", BULB: "9.00", DIMMER: "19.00"}
     return {
         "token": token,
         "cart_token": f"cart-{token}",
