@@ -63,6 +63,7 @@ class OutgoingEmail:
     reply_to: str | None = None
     # RFC 8058 one-click unsubscribe: an https URL that accepts a POST without cookies.
     unsubscribe_url: str | None = None
+    reference: str | None = None  # the sender's own id of the message, for providers that carry one back
 
 
 def build(email: OutgoingEmail, sent_at: datetime) -> tuple[str, bytes]:

@@ -21,15 +21,15 @@ import hmac
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import requests
-from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from connectors.channel import Handover
 from connectors.delivery import AddressProblem, DeliveryError, Failure
+from connectors.http import json_object, post, retry_after
 
 DEFAULT_BASE_URL = "https://api.twilio.com"
 OPTED_OUT = frozenset({21610})
@@ -82,21 +82,15 @@ class TwilioSms:
             form["From"] = account.from_number or ""
         if account.status_callback:
             form["StatusCallback"] = account.status_callback
-        try:
-            response = self._http.post(account.messages_url, data=form, auth=(account.account_sid, account.auth_token))
-        except requests.exceptions.ConnectTimeout as exc:
-            raise DeliveryError(Failure.NOT_SENT, f"Twilio could not be reached: {type(exc).__name__}") from None
-        except requests.exceptions.ConnectionError as exc:
-            if _never_connected(exc):
-                raise DeliveryError(Failure.NOT_SENT, "Twilio could not be reached: no connection") from None
-            raise DeliveryError(Failure.UNKNOWN, f"the connection to Twilio broke: {type(exc).__name__}") from None
-        except requests.exceptions.Timeout as exc:
-            raise DeliveryError(Failure.UNKNOWN, f"Twilio did not answer in time: {type(exc).__name__}") from None
+        response = post(
+            "Twilio",
+            lambda: self._http.post(account.messages_url, data=form, auth=(account.account_sid, account.auth_token)),
+        )
         return _outcome(response)
 
 
 def _outcome(response: requests.Response) -> Handover:
-    body = _json(response)
+    body = json_object(response)
     if response.status_code in (200, 201):
         sid = body.get("sid")
         if not isinstance(sid, str) or not sid:
@@ -113,7 +107,7 @@ def _outcome(response: requests.Response) -> Handover:
     if code in INVALID_NUMBER:
         raise DeliveryError(Failure.REFUSED, detail, code=named, problem=AddressProblem.INVALID)
     if response.status_code == 429 or code in RATE_LIMITED or response.status_code >= 500:
-        raise DeliveryError(Failure.NOT_SENT, detail, code=named, retry_after=_retry_after(response))
+        raise DeliveryError(Failure.NOT_SENT, detail, code=named, retry_after=retry_after(response))
     if response.status_code in (401, 403):
         raise DeliveryError(Failure.NOT_SENT, f"{detail} (check the account SID and auth token)", code=named)
     raise DeliveryError(Failure.REFUSED, detail, code=named)
@@ -143,24 +137,3 @@ def twilio_signature(auth_token: str, url: str, params: Iterable[tuple[str, str]
 def valid_twilio_signature(auth_token: str, url: str, params: Iterable[tuple[str, str]], signature: str) -> bool:
     expected = twilio_signature(auth_token, url, params)
     return hmac.compare_digest(expected.encode(), signature.encode())
-
-
-def _json(response: requests.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
-
-
-def _retry_after(response: requests.Response) -> timedelta | None:
-    value = response.headers.get("Retry-After", "")
-    return timedelta(seconds=int(value)) if value.isdigit() else None
-
-
-def _never_connected(exc: requests.exceptions.ConnectionError) -> bool:
-    """Whether the request failed before a connection existed (so nothing was written)."""
-    reason = exc.args[0] if exc.args else None
-    if isinstance(reason, MaxRetryError):
-        reason = reason.reason
-    return isinstance(reason, NewConnectionError)

@@ -91,6 +91,7 @@ class EmailChannel:
             html=payload.get("html"),
             reply_to=envelope.shop_email,
             unsubscribe_url=str(payload.get("unsubscribe_url") or self._links.url(envelope.message_id)),
+            reference=str(envelope.message_id),
         )
         return self._connector.send(email, now)
 

@@ -17,6 +17,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from connectors.channel import Handover
+from connectors.email.sendgrid import SendGridAccount, SendGridSender
 from connectors.sms.twilio import TwilioAccount, TwilioSms
 from flows.phones import normalise_phone
 from shopify_app.crypto import DecryptionError, SecretBox
@@ -24,13 +25,15 @@ from shopify_app.http import http_session
 from shopify_app.messaging.accounts import EMAIL_ADDRESS, callback_urls, secrets_of
 from shopify_app.messaging.channels import (
     SMS_OPT_OUT,
+    EmailChannel,
     OutboundChannel,
     SmsChannel,
     configured_channels,
     configured_names,
     envelope_for,
 )
-from shopify_app.messaging.render import TextTemplates
+from shopify_app.messaging.links import UnsubscribeLinks
+from shopify_app.messaging.render import EmailTemplates, TextTemplates
 from shopify_app.models import ChannelAccount, Shop
 from shopify_app.settings import Settings
 
@@ -38,7 +41,7 @@ log = logging.getLogger(__name__)
 
 # The providers Chorus sends through, by channel; an account of another (connected ahead of its connector)
 # reaches no one yet.
-SENDABLE = {"sms": frozenset({"twilio"})}
+SENDABLE = {"sms": frozenset({"twilio"}), "email": frozenset({"sendgrid"})}
 
 AccountChannel = Callable[[ChannelAccount, Shop], OutboundChannel]
 
@@ -154,11 +157,16 @@ def send_test_message(
 def account_channels(settings: Settings, box: SecretBox) -> AccountChannel:
     """How a shop's connected account becomes a channel."""
     templates = TextTemplates("sms")
+    emails = EmailTemplates()
+    links = UnsubscribeLinks(settings.secret_key, settings.app_url)
 
     def build(account: ChannelAccount, shop: Shop) -> OutboundChannel:
         if not shop.callback_key:  # given with the shop's first account: never missing once one is connected
             raise ValueError("the shop has no callback key")
         secrets = secrets_of(box, account)
+        if account.channel == "email":
+            sendgrid = SendGridAccount(api_key=secrets["api_key"], base_url=settings.sendgrid_api_base_url)
+            return EmailChannel(SendGridSender(sendgrid, http_session()), links, account.settings["from"], emails)
         callbacks = callback_urls(settings.app_url, shop.callback_key, account.channel, account.provider)
         twilio = TwilioAccount(
             account_sid=account.settings["account_sid"],

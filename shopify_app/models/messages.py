@@ -103,7 +103,7 @@ class DeliveryReceipt(SQLModel, table=True):
     shop_id: int = Field(foreign_key="shops.id", sa_type=BigId, ondelete="CASCADE")
     provider: str = Field(max_length=40)
     provider_message_id: str = Field(max_length=100)
-    status: str = Field(max_length=20)  # delivered, read, undelivered
+    status: str = Field(max_length=20)  # delivered, read, undelivered; or opened (kept, never applied)
     error_code: str | None = Field(default=None, max_length=20)
     received_at: datetime = Field(sa_type=UTCDateTime)
 
