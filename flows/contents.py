@@ -26,6 +26,8 @@ class Sender:
     shop_name: str
     shop_url: str | None
     postal_address: str
+    currency: str | None = None  # the shop's, which `money_format` writes
+    money_format: str | None = None
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,8 @@ def sender(facts: Facts) -> Sender:
         shop_name=facts.shop.name or "our shop",
         shop_url=facts.shop.url,
         postal_address=facts.shop.postal_address or "",
+        currency=facts.shop.currency,
+        money_format=facts.shop.money_format,
     )
 
 

@@ -135,6 +135,8 @@ class ShopFacts:
     postal_address: str | None
     url: str | None = None
     timezone: str | None = None  # IANA, e.g. "America/New_York"
+    currency: str | None = None  # the shop's: the mirror's prices are in it
+    money_format: str | None = None  # Shopify's, e.g. "${{amount}}"
 
 
 @dataclass(frozen=True)

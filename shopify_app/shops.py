@@ -6,6 +6,7 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
+from flows.money import clean_money_format
 from flows.reasons import Reason
 from shopify_app.crypto import SecretBox
 from shopify_app.events.context import WebhookContext
@@ -84,6 +85,7 @@ def on_shop_update(ctx: WebhookContext) -> None:
         currency=fields.text(payload.get("currency")),
         iana_timezone=fields.text(payload.get("iana_timezone")),
         primary_domain=fields.text(payload.get("domain")),
+        money_format=fields.text(payload.get("money_in_emails_format") or payload.get("money_format")),
         address1=fields.text(payload.get("address1")),
         address2=fields.text(payload.get("address2")),
         city=fields.text(payload.get("city")),
@@ -101,6 +103,7 @@ def write_profile(shop: Shop, profile: ShopProfile, updated_at: datetime, now: d
     shop.name = profile.name or shop.name
     shop.email = profile.email or shop.email
     shop.currency = profile.currency or shop.currency
+    shop.money_format = clean_money_format(profile.money_format) or shop.money_format
     shop.iana_timezone = profile.iana_timezone or shop.iana_timezone
     shop.primary_domain = profile.primary_domain or shop.primary_domain
     shop.postal_address = postal_address(profile) or shop.postal_address

@@ -156,7 +156,7 @@ def test_a_flow_of_existing_parts_runs_end_to_end(
     [thanks] = smtp.sink.received
     assert thanks.recipients == ["ada@example.com"]
     assert thanks.parsed()["Subject"] == "Thank you for your order #1001"
-    assert "- IPod Nano - 8GB (Pink) x 1: 199.00 USD each" in thanks.part("text/plain")
+    assert "- IPod Nano - 8GB (Pink) x 1: $199.00 each" in thanks.part("text/plain")
     journeys = {j.subject: j for j in db.all(Journey)}
     assert set(journeys) == {"1001", "1002"}
     assert {j.flow for j in journeys.values()} == {"shipped_thanks"}

@@ -55,7 +55,7 @@ def test_the_demo_plays_its_journey_and_prints_what_happened(tmp_path: Path) -> 
     assert len(sent) == 13
     reminder = sent[("ada@example.com", "Ada, you left something at Lumen Demo Store")]
     text = reminder.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
-    assert "Aurora Desk Lamp x 1: 79.00 USD each" in text  # the price after the drop, not the 89.00 in the cart
+    assert "Aurora Desk Lamp x 1: $79.00 each" in text  # the price after the drop, not the 89.00 in the cart
     picks = sent[("grace@example.com", "Picked for you at Lumen Demo Store")]
     text = picks.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
     assert "Linen Shade" in text  # related to the bulb Grace bought (same type), and in stock

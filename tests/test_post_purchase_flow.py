@@ -149,10 +149,10 @@ def test_thanks_then_a_review_request_and_related_products_after_shipping(
     assert f"Thank you for shopping at Lumen Lamps. Here is what you chose (order #{ORDER}):" in text
     # Every line, at what was paid for it.
     assert (
-        "- Aurora Desk Lamp x 2: 89.00 USD each <https://acme.myshopify.com/products/aurora-desk-lamp?variant=1001>"
+        "- Aurora Desk Lamp x 2: $89.00 each <https://acme.myshopify.com/products/aurora-desk-lamp?variant=1001>"
         in followed(db, text)
     )
-    assert "- Gift wrap x 1: 5.00 USD each" in text
+    assert "- Gift wrap x 1: $5.00 each" in text
     assert 'src="https://cdn.shopify.com/s/files/10.png"' in html
 
     # Not shipped yet: the review request waits for the fulfilment, however long the worker looks.
@@ -178,9 +178,9 @@ def test_thanks_then_a_review_request_and_related_products_after_shipping(
     listed = [row for row in followed(db, related.part("text/plain")).splitlines() if row.startswith("- ")]
     # Same type first, then same vendor; in stock, on sale, not bought before; three at most; today's prices.
     assert listed == [
-        "- Candle Lamp x 1: 39.00 USD each <https://acme.myshopify.com/products/candle-lamp>",
-        "- Brass Bulb x 1: 9.00 USD each <https://acme.myshopify.com/products/brass-bulb>",
-        "- Zinc Shade x 1: 29.00 USD each <https://acme.myshopify.com/products/zinc-shade>",
+        "- Candle Lamp x 1: $39.00 each <https://acme.myshopify.com/products/candle-lamp>",
+        "- Brass Bulb x 1: $9.00 each <https://acme.myshopify.com/products/brass-bulb>",
+        "- Zinc Shade x 1: $29.00 each <https://acme.myshopify.com/products/zinc-shade>",
     ]
 
     assert run_worker(store, CROSS_SELL_DUE + timedelta(days=30)).journeys.sent == 0
@@ -242,7 +242,7 @@ def test_chorus_worker_once_sends_the_thanks(db_url: str, store: Runtime, smtp: 
         ["ada@example.com"],
         f"Thank you for your order #{ORDER}",
     )
-    assert "- Aurora Desk Lamp x 2: 89.00 USD each" in thanks.part("text/plain")
+    assert "- Aurora Desk Lamp x 2: $89.00 each" in thanks.part("text/plain")
     journey = db.one(Journey, Journey.flow == "post_purchase")
     assert (journey.state, journey.step) == ("waiting", "review_request")
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 import pytest
 from jinja2.exceptions import SecurityError, UndefinedError
 
-from shopify_app.messaging.render import _environment
+from flows.contents import CartReminder, Item, Sender
+from shopify_app.messaging.render import EmailTemplates, _environment
 
 
 @dataclass(frozen=True)
@@ -41,3 +43,19 @@ def test_html_is_escaped_and_an_undefined_name_is_an_error() -> None:
     assert env.from_string("{{ line.title }}").render(line=Line("<b>lamp</b>")) == "&lt;b&gt;lamp&lt;/b&gt;"
     with pytest.raises(UndefinedError):
         env.from_string("{{ missing }}").render()
+
+
+def test_prices_read_as_the_shop_writes_them_and_other_currencies_keep_their_code() -> None:
+    sender = Sender(
+        "Lumen", "https://lumen.example", "1 Main St", currency="EUR", money_format="{{amount_with_comma_separator}} €"
+    )
+    items = (
+        Item("Lamp", None, 1, Decimal("1234.5"), "EUR", None, None),
+        Item("Shade", None, 1, Decimal("29"), "USD", None, None),
+    )
+    content = CartReminder(sender, "Ada", items, "https://lumen.example/recover", 0)
+
+    text = EmailTemplates().render("abandoned_checkout.reminder", {"content": content, "unsubscribe_url": "u"}).text
+
+    assert "Lamp x 1: 1.234,50 € each" in text
+    assert "Shade x 1: 29.00 USD each" in text

@@ -132,6 +132,7 @@ def _shop(updated_at: str, zone: str) -> dict[str, Any]:
         "customer_email": "hello@lumen.example",
         "domain": "lumen.example",
         "currency": "USD",
+        "money_format": "${{amount}}",
         "iana_timezone": zone,
         "address1": "12 Harbor Street",
         "city": "Portland",

@@ -116,7 +116,7 @@ def _with_suppressions(mirror: _Mirror, found: dict[str, Facts]) -> dict[str, Fa
 def shop_facts(shop: Shop) -> ShopFacts:
     return ShopFacts(
         installed=shop.installed, name=shop.name, postal_address=shop.postal_address, url=shop.storefront_url,
-        timezone=shop.iana_timezone,
+        timezone=shop.iana_timezone, currency=shop.currency, money_format=shop.money_format,
     )  # fmt: skip
 
 

@@ -12,8 +12,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from jinja2 import PackageLoader, StrictUndefined, Template, TemplateNotFound
+from jinja2 import PackageLoader, StrictUndefined, Template, TemplateNotFound, pass_context
+from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
+
+from flows.money import format_money
 
 
 @dataclass(frozen=True)
@@ -23,9 +26,16 @@ class RenderedEmail:
     text: str
 
 
-def money(amount: Decimal | None, currency: str | None) -> str:
+@pass_context
+def money(context: Context, amount: Decimal | None, currency: str | None) -> str:
+    """The price as the shop writes it (its money format) when it is in the shop's currency, else with the
+    currency's code: "$79.00", or "79.00 EUR"."""
     if amount is None:
         return ""
+    sender = getattr(context.get("content"), "sender", None)
+    shop_format = getattr(sender, "money_format", None)
+    if shop_format and currency is not None and currency == getattr(sender, "currency", None):
+        return format_money(amount, shop_format)
     return f"{amount:,.2f} {currency}".strip() if currency else f"{amount:,.2f}"
 
 

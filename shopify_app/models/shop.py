@@ -29,6 +29,7 @@ class Shop(SQLModel, table=True):
     name: str | None = None
     email: str | None = None
     currency: str | None = Field(default=None, max_length=3)
+    money_format: str | None = Field(default=None, max_length=100)  # Shopify's, for emails: "${{amount}}"
     iana_timezone: str | None = None
     primary_domain: str | None = None
     postal_address: str | None = None

@@ -223,6 +223,9 @@ query ShopProfile {
     primaryDomain {
       host
     }
+    currencyFormats {
+      moneyInEmailsFormat
+    }
     billingAddress {
       address1
       address2

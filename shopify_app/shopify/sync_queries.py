@@ -154,6 +154,7 @@ class ShopProfile:
     currency: str | None
     iana_timezone: str | None
     primary_domain: str | None  # host only, e.g. "lumen.example"
+    money_format: str | None  # how the shop writes a price in emails, e.g. "${{amount}}"
     address1: str | None
     address2: str | None
     city: str | None
@@ -180,6 +181,7 @@ def shop_profile(api: AdminApi) -> ShopProfile:
         currency=_text(shop.get("currencyCode")),
         iana_timezone=_text(shop.get("ianaTimezone")),
         primary_domain=_text((shop.get("primaryDomain") or {}).get("host")),
+        money_format=_text((shop.get("currencyFormats") or {}).get("moneyInEmailsFormat")),
         address1=_text(address.get("address1")),
         address2=_text(address.get("address2")),
         city=_text(address.get("city")),

@@ -207,6 +207,7 @@ def shop(contact_email: str) -> dict[str, Any]:
             "currencyCode": "EUR",
             "ianaTimezone": "Europe/Amsterdam",
             "primaryDomain": {"host": "lumen.example"},
+            "currencyFormats": {"moneyInEmailsFormat": "€{{amount_with_comma_separator}}"},
             "billingAddress": {
                 "address1": "Prinsengracht 263",
                 "address2": None,
@@ -230,6 +231,7 @@ def test_shop_profile(admin: responses.RequestsMock) -> None:
         currency="EUR",
         iana_timezone="Europe/Amsterdam",
         primary_domain="lumen.example",
+        money_format="€{{amount_with_comma_separator}}",
         address1="Prinsengracht 263",
         address2=None,
         city="Amsterdam",

@@ -4,7 +4,8 @@ callbacks say of a message after they accepted it, and the short links of messag
 One row per shop and channel, its secrets encrypted as one value. A shop gets a callback key (random,
 not secret) when its first channel is connected: it names the shop in the providers' callback URLs.
 Existing shops have none until then, and nothing they do changes. A message may now move on from sent to
-delivered, read or undelivered: those count as live for the one-message-per-step rule, as sent does.
+delivered, read or undelivered: those count as live for the one-message-per-step rule, as sent does. A
+shop keeps its money format (from its next shop/update or sync) so that prices read as the shop writes them.
 
 Revision ID: 0007
 Revises: 0006
@@ -43,6 +44,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('shops', schema=None) as batch_op:
         batch_op.add_column(sa.Column('callback_key', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True))
+        batch_op.add_column(sa.Column('money_format', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=True))
         batch_op.create_unique_constraint(batch_op.f('uq_shops_callback_key'), ['callback_key'])
     op.create_table('delivery_receipts',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -115,5 +117,6 @@ def downgrade() -> None:
     with op.batch_alter_table('shops', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('uq_shops_callback_key'), type_='unique')
         batch_op.drop_column('callback_key')
+        batch_op.drop_column('money_format')
 
     op.drop_table('channel_accounts')
