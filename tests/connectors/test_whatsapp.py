@@ -69,7 +69,7 @@ def test_a_free_text_reply() -> None:
     assert (sent["type"], sent["text"]) == ("text", {"preview_url": False, "body": "Thanks, we are on it."})
 
 
-def _graph_error(code: int, status: int) -> dict[str, object]:
+def _graph_error(code: int) -> dict[str, object]:
     return {
         "error": {"message": f"error {code}", "type": "OAuthException", "code": code, "fbtrace_id": "Az8or2yhqkZfEZ"}
     }
