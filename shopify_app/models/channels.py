@@ -25,3 +25,15 @@ class ChannelAccount(SQLModel, table=True):
     secrets_ciphertext: str = Field(repr=False)
     connected_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class WhatsAppWindow(SQLModel, table=True):
+    """When a number last wrote to the shop on WhatsApp: free text may answer it for 24 hours after."""
+
+    __tablename__ = "whatsapp_windows"
+    __table_args__ = (UniqueConstraint("shop_id", "phone"),)
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
+    shop_id: int = Field(foreign_key="shops.id", sa_type=BigId, ondelete="CASCADE")
+    phone: str = Field(max_length=20)  # E.164
+    last_inbound_at: datetime = Field(sa_type=UTCDateTime)

@@ -28,6 +28,7 @@ from shopify_app.models import (
     Order,
     Suppression,
     WebhookEvent,
+    WhatsAppWindow,
 )
 from shopify_app.shopify.topics import CUSTOMERS_REDACT, SHOP_REDACT
 
@@ -82,6 +83,7 @@ class Footprint:
     messages: list[Message] = field(default_factory=list)
     clicks: list[Click] = field(default_factory=list)  # of those messages' links
     suppressions: list[Suppression] = field(default_factory=list)
+    whatsapp_windows: list[WhatsAppWindow] = field(default_factory=list)
     events: list[WebhookEvent] = field(default_factory=list)
 
 
@@ -160,6 +162,14 @@ def find_footprint(
         session,
         select(Suppression).where(Suppression.shop_id == shop_id, col(Suppression.address).in_(addresses)),
         Suppression,
+        lock,
+    )
+    found.whatsapp_windows = _rows(
+        session,
+        select(WhatsAppWindow).where(
+            WhatsAppWindow.shop_id == shop_id, col(WhatsAppWindow.phone).in_([p for p in phones if p])
+        ),
+        WhatsAppWindow,
         lock,
     )
     if not lock:

@@ -110,7 +110,7 @@ def on_shop_redact(ctx: WebhookContext) -> None:
 
 
 def _erase(session: Session, found: Footprint, *, home: str) -> None:
-    for row in [*found.customers, *found.consent_records, *found.suppressions]:
+    for row in [*found.customers, *found.consent_records, *found.suppressions, *found.whatsapp_windows]:
         session.delete(row)
     for order in found.orders:  # kept for revenue, without the person
         order.email = order.phone = None

@@ -65,6 +65,15 @@ def upgrade() -> None:
         batch_op.drop_index('uq_messages_live_step', sqlite_where=LIVE_BEFORE, postgresql_where=LIVE_BEFORE)
         batch_op.create_index('uq_messages_live_step', ['journey_id', 'step'], unique=True,
                               sqlite_where=LIVE, postgresql_where=LIVE)
+    op.create_table('whatsapp_windows',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('shop_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('phone', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+    sa.Column('last_inbound_at', shopify_app.db.types.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['shop_id'], ['shops.id'], name=op.f('fk_whatsapp_windows_shop_id_shops'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_whatsapp_windows')),
+    sa.UniqueConstraint('shop_id', 'phone', name=op.f('uq_whatsapp_windows_shop_id_phone'))
+    )
     op.create_table('links',
     sa.Column('id', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
     sa.Column('shop_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -96,6 +105,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table('whatsapp_windows')
     with op.batch_alter_table('clicks', schema=None) as batch_op:
         batch_op.drop_index('ix_clicks_shop_clicked')
         batch_op.drop_index(batch_op.f('ix_clicks_message_id'))
