@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import delete
 from sqlmodel import Session
 
 from shopify_app.db.statements import dialect_insert
@@ -35,4 +36,17 @@ def suppress(
             created_at=now,
         )
         .on_conflict_do_nothing()
+    )
+
+
+def lift_opt_out(session: Session, *, shop_id: int, channel: str, address: str) -> None:
+    """The address asked to hear from the shop again on the channel: its opt-out through Chorus is lifted. An
+    address a provider refused stays refused."""
+    session.execute(
+        delete(Suppression).where(
+            Suppression.shop_id == shop_id,  # type: ignore[arg-type]
+            Suppression.channel == channel,  # type: ignore[arg-type]
+            Suppression.address == address,  # type: ignore[arg-type]
+            Suppression.reason == UNSUBSCRIBED,  # type: ignore[arg-type]
+        )
     )

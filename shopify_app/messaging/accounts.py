@@ -255,3 +255,32 @@ def describe_channels(
         else:
             described.append({"channel": channel, "state": "not_connected"})
     return described
+
+
+MAX_CALLBACK_KEY = 64
+
+
+@dataclass(frozen=True)
+class CallbackTarget:
+    """What a provider's callback URL names: the shop, and its account on the channel (if it has one)."""
+
+    shop: Shop
+    account: ChannelAccount | None
+
+    @property
+    def shop_id(self) -> int:
+        assert self.shop.id is not None
+        return self.shop.id
+
+
+def callback_target(session: Session, key: str, channel: str, provider: str) -> CallbackTarget | None:
+    """The shop the callback key names (None: no such key), with its account if it is this provider's."""
+    if not key or len(key) > MAX_CALLBACK_KEY:
+        return None
+    shop = session.exec(select(Shop).where(Shop.callback_key == key)).first()
+    if shop is None or shop.id is None:
+        return None
+    account = session.exec(
+        select(ChannelAccount).where(ChannelAccount.shop_id == shop.id, ChannelAccount.channel == channel)
+    ).first()
+    return CallbackTarget(shop, account if account is not None and account.provider == provider else None)

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete
 from sqlmodel import Session, select
 
 from shopify_app.jobs.queue import enqueue
-from shopify_app.models import Customer, Suppression
-from shopify_app.suppressions import UNSUBSCRIBED, suppress
+from shopify_app.models import Customer
+from shopify_app.suppressions import UNSUBSCRIBED, lift_opt_out, suppress
 
 SMS_CONSENT_JOB = "sms_consent"
 
@@ -25,14 +24,7 @@ def sms_opt_out(session: Session, shop_id: int, phone: str, now: datetime) -> No
 def sms_opt_in(session: Session, shop_id: int, phone: str, now: datetime) -> None:
     """The number asked to be texted again: its opt-out through Chorus is lifted; Shopify is told. A number a
     provider refused stays refused."""
-    session.execute(
-        delete(Suppression).where(
-            Suppression.shop_id == shop_id,  # type: ignore[arg-type]
-            Suppression.channel == "sms",  # type: ignore[arg-type]
-            Suppression.address == phone,  # type: ignore[arg-type]
-            Suppression.reason == UNSUBSCRIBED,  # type: ignore[arg-type]
-        )
-    )
+    lift_opt_out(session, shop_id=shop_id, channel="sms", address=phone)
     _tell_shopify(session, shop_id, phone, "SUBSCRIBED", now)
 
 

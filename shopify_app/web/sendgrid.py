@@ -19,9 +19,10 @@ from sqlmodel import Session, select
 
 from connectors.email.sendgrid import MESSAGE_ID_ARG, valid_event_signature
 from shopify_app.journeys.hooks import for_runtime
+from shopify_app.messaging.accounts import callback_target
 from shopify_app.messaging.feedback import record_receipt
 from shopify_app.messaging.unsubscribe import Subscription, unsubscribe
-from shopify_app.models import ChannelAccount, DeliveryReceipt, Message, MessageStatus, Shop
+from shopify_app.models import DeliveryReceipt, Message, MessageStatus, Shop
 from shopify_app.runtime import current_runtime
 from shopify_app.suppressions import REFUSED, suppress
 
@@ -29,7 +30,6 @@ log = logging.getLogger(__name__)
 
 blueprint = Blueprint("sendgrid", __name__, url_prefix="/channels/sendgrid")
 
-MAX_KEY = 64
 MAX_EVENTS = 2000  # SendGrid batches up to about a thousand events a request
 OPT_OUTS = frozenset({"spamreport", "unsubscribe", "group_unsubscribe"})
 
@@ -100,15 +100,11 @@ def _message_of(session: Session, shop_id: int, event: dict[str, object]) -> Mes
 
 
 def _verified(session: Session, key: str, body: bytes) -> Shop:
-    if len(key) > MAX_KEY:
+    target = callback_target(session, key, "email", "sendgrid")
+    if target is None:
         abort(404)
-    shop = session.exec(select(Shop).where(Shop.callback_key == key)).first()
-    if shop is None or shop.id is None:
-        abort(404)
-    account = session.exec(
-        select(ChannelAccount).where(ChannelAccount.shop_id == shop.id, ChannelAccount.channel == "email")
-    ).first()
-    public_key = account.settings.get("event_public_key") if account and account.provider == "sendgrid" else None
+    shop = target.shop
+    public_key = target.account.settings.get("event_public_key") if target.account else None
     signature = request.headers.get("X-Twilio-Email-Event-Webhook-Signature", "")
     timestamp = request.headers.get("X-Twilio-Email-Event-Webhook-Timestamp", "")
     if (

@@ -13,17 +13,17 @@ from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
 from flask import Blueprint, Flask, Response, abort, request
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from connectors.sms.twilio import valid_twilio_signature
 from flows.keywords import Keyword, keyword
 from flows.phones import normalise_phone
 from shopify_app.crypto import DecryptionError
-from shopify_app.messaging.accounts import secrets_of
+from shopify_app.messaging.accounts import callback_target, secrets_of
 from shopify_app.messaging.channels import SMS_OPT_OUT
 from shopify_app.messaging.feedback import record_receipt
 from shopify_app.messaging.sms_consent import sms_opt_in, sms_opt_out
-from shopify_app.models import ChannelAccount, MessageStatus, Shop
+from shopify_app.models import ChannelAccount, MessageStatus
 from shopify_app.runtime import current_runtime
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,6 @@ REPORTED = {
     "undelivered": MessageStatus.UNDELIVERED,
     "failed": MessageStatus.UNDELIVERED,  # accepted, then could not be sent: the provider gave up
 }
-MAX_KEY = 64
 
 
 def init_app(app: Flask) -> None:
@@ -89,14 +88,10 @@ def inbound(key: str) -> Response:
 
 def _verified(session: Session, key: str) -> _Caller:
     """The shop the key names, once the request is shown to come from its Twilio account (else 404 or 403)."""
-    if len(key) > MAX_KEY:
+    target = callback_target(session, key, "sms", "twilio")
+    if target is None:
         abort(404)
-    shop = session.exec(select(Shop).where(Shop.callback_key == key)).first()
-    if shop is None or shop.id is None:
-        abort(404)
-    account = session.exec(
-        select(ChannelAccount).where(ChannelAccount.shop_id == shop.id, ChannelAccount.channel == "sms")
-    ).first()
+    shop, account = target.shop, target.account
     token = _auth_token(account)
     signature = request.headers.get("X-Twilio-Signature", "")
     url = current_runtime().settings.app_url.rstrip("/") + request.full_path.rstrip("?")
@@ -108,11 +103,11 @@ def _verified(session: Session, key: str) -> _Caller:
     if request.form.get("AccountSid") not in (None, account.settings.get("account_sid")):
         log.warning("shop %s: a Twilio callback for another account was refused", shop.id)
         abort(403)
-    return _Caller(shop.id, shop.name or shop.domain, shop.email)
+    return _Caller(target.shop_id, shop.name or shop.domain, shop.email)
 
 
 def _auth_token(account: ChannelAccount | None) -> str | None:
-    if account is None or account.provider != "twilio":
+    if account is None:
         return None
     try:
         return secrets_of(current_runtime().secret_box, account).get("auth_token")

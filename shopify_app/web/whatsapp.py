@@ -18,24 +18,22 @@ from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, Flask, Response, abort, request
-from sqlalchemy import delete
 from sqlmodel import Session, select
 
 from connectors.whatsapp.cloud import valid_webhook_signature
 from flows.keywords import Keyword, keyword
 from flows.phones import normalise_phone
 from shopify_app.crypto import DecryptionError
-from shopify_app.messaging.accounts import secrets_of
+from shopify_app.messaging.accounts import callback_target, secrets_of
 from shopify_app.messaging.feedback import record_receipt
-from shopify_app.models import ChannelAccount, MessageStatus, Shop, Suppression, WhatsAppWindow
+from shopify_app.models import ChannelAccount, MessageStatus, Shop, WhatsAppWindow
 from shopify_app.runtime import current_runtime
-from shopify_app.suppressions import UNSUBSCRIBED, suppress
+from shopify_app.suppressions import UNSUBSCRIBED, lift_opt_out, suppress
 
 log = logging.getLogger(__name__)
 
 blueprint = Blueprint("whatsapp", __name__, url_prefix="/channels/whatsapp")
 
-MAX_KEY = 64
 REPORTED = {"delivered": MessageStatus.DELIVERED, "read": MessageStatus.READ, "failed": MessageStatus.UNDELIVERED}
 
 
@@ -114,14 +112,7 @@ def _take(session: Session, shop_id: int, value: dict[str, Any], now: datetime) 
                      message_id=None, now=now)  # fmt: skip
             log.info("shop %s: a number opted out of WhatsApp by keyword", shop_id)
         elif said is Keyword.OPT_IN:
-            session.execute(
-                delete(Suppression).where(
-                    Suppression.shop_id == shop_id,  # type: ignore[arg-type]
-                    Suppression.channel == "whatsapp",  # type: ignore[arg-type]
-                    Suppression.address == number,  # type: ignore[arg-type]
-                    Suppression.reason == UNSUBSCRIBED,  # type: ignore[arg-type]
-                )
-            )
+            lift_opt_out(session, shop_id=shop_id, channel="whatsapp", address=number)
 
 
 def _opened_window(session: Session, shop_id: int, number: str, now: datetime) -> None:
@@ -139,15 +130,11 @@ def _objects(value: Any) -> list[dict[str, Any]]:
 
 
 def _account(session: Session, key: str) -> tuple[Shop, ChannelAccount, dict[str, str]]:
-    if len(key) > MAX_KEY:
+    target = callback_target(session, key, "whatsapp", "meta")
+    if target is None:
         abort(404)
-    shop = session.exec(select(Shop).where(Shop.callback_key == key)).first()
-    if shop is None or shop.id is None:
-        abort(404)
-    account = session.exec(
-        select(ChannelAccount).where(ChannelAccount.shop_id == shop.id, ChannelAccount.channel == "whatsapp")
-    ).first()
-    if account is None or account.provider != "meta":
+    shop, account = target.shop, target.account
+    if account is None:
         abort(403)
     try:
         secrets = secrets_of(current_runtime().secret_box, account)
