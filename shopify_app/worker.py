@@ -21,6 +21,7 @@ from shopify_app.events.registry import HANDLERS, PRELOAD
 from shopify_app.events.retention import purge_raw_bodies
 from shopify_app.jobs.consent import EmailUnsubscribeJob, SmsConsentJob
 from shopify_app.jobs.install import SUBSCRIPTIONS_JOB, InstallJob, SubscriptionsJob, enqueue_subscription_updates
+from shopify_app.jobs.prices import TWILIO_PRICE_JOB, TwilioPriceJob
 from shopify_app.jobs.queue import JobReport, JobRunner
 from shopify_app.jobs.sync import RECONCILE_JOB, SYNC_JOB, backfill_job, enqueue_reconciliations, reconcile_job
 from shopify_app.journeys.hooks import JourneyHooks
@@ -112,6 +113,7 @@ class Worker:
                 RECONCILE_JOB: reconcile_job(sync),
                 EMAIL_UNSUBSCRIBE_JOB: EmailUnsubscribeJob(access),
                 SMS_CONSENT_JOB: SmsConsentJob(access),
+                TWILIO_PRICE_JOB: TwilioPriceJob(runtime),
                 SUBSCRIPTIONS_JOB: SubscriptionsJob(access, settings),
             },
             max_claims=settings.event_max_claims,

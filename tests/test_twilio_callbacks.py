@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 import responses
@@ -211,3 +212,21 @@ def test_the_receipt_time_is_when_the_callback_came(sms_store: Runtime, twilio: 
     status(client.test_client(), db, "delivered")
 
     assert db.one(Message).delivered_at == later
+
+
+def test_once_delivered_the_estimate_is_replaced_by_what_twilio_charged(
+    sms_store: Runtime, twilio: responses.RequestsMock, client: FlaskClient, db: Db
+) -> None:
+    sent_one(sms_store, twilio)
+    estimated = db.one(Message).cost
+    status(client, db, "delivered")
+    [job] = db.all(Job, Job.kind == "twilio_price")
+    priced = {"sid": SID, "status": "delivered", "price": "-0.00790", "price_unit": "USD"}
+    twilio.get(f"https://api.twilio.com/2010-04-01/Accounts/{sms.SID}/Messages/{SID}.json", json=priced)
+
+    run_worker(sms_store, job.run_after - timedelta(minutes=1))  # Twilio has not priced it yet
+    assert db.one(Message).cost == estimated
+    run_worker(sms_store, job.run_after)
+
+    message = db.one(Message)
+    assert (message.cost, message.cost_currency) == (Decimal("0.00790"), "USD")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ DEFAULT_BASE_URL = "https://api.twilio.com"
 OPTED_OUT = frozenset({21610})
 INVALID_NUMBER = frozenset({21211, 21612, 21614})
 RATE_LIMITED = frozenset({20429})
+MESSAGE_SID = re.compile(r"(SM|MM)[0-9a-fA-F]{32}")
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,28 @@ class TwilioSms:
             lambda: self._http.post(account.messages_url, data=form, auth=(account.account_sid, account.auth_token)),
         )
         return _outcome(response)
+
+
+class PriceUnknown(Exception):
+    """Twilio has not priced the message yet, or could not be asked."""
+
+
+def message_price(account: TwilioAccount, http: requests.Session, message_sid: str) -> tuple[Decimal, str]:
+    """What Twilio charged for a message it sent (`GET …/Messages/{sid}.json`), as a positive amount."""
+    if not MESSAGE_SID.fullmatch(message_sid):
+        raise ValueError("not a Twilio message SID")
+    url = account.messages_url.removesuffix(".json") + f"/{message_sid}.json"
+    try:
+        response = http.get(url, auth=(account.account_sid, account.auth_token))
+    except requests.RequestException as exc:
+        raise PriceUnknown(f"Twilio could not be asked: {type(exc).__name__}") from None
+    if response.status_code != 200:
+        raise PriceUnknown(f"Twilio answered {response.status_code}")
+    body = json_object(response)
+    cost, currency = twilio_price(body.get("price"), body.get("price_unit"))
+    if cost is None or currency is None:
+        raise PriceUnknown("Twilio has not priced the message yet")
+    return cost, currency
 
 
 def _outcome(response: requests.Response) -> Handover:

@@ -40,9 +40,18 @@ class JobFailed(Exception):
     """A job that can never succeed as asked: parked at once instead of retried."""
 
 
-def enqueue(session: Session, shop_id: int, kind: str, now: datetime, arguments: dict[str, Any] | None = None) -> Job:
-    """Add a job, unless the same job (kind and arguments) is already waiting for this shop (then that one is
-    returned). A job with other arguments is another job: one customer's unsubscribe never absorbs another's."""
+def enqueue(
+    session: Session,
+    shop_id: int,
+    kind: str,
+    now: datetime,
+    arguments: dict[str, Any] | None = None,
+    *,
+    after: datetime | None = None,
+) -> Job:
+    """Add a job (due `after`, or now), unless the same job (kind and arguments) is already waiting for this
+    shop (then that one is returned). A job with other arguments is another job: one customer's unsubscribe
+    never absorbs another's."""
     wanted = arguments or {}
     waiting = session.exec(
         select(Job).where(Job.shop_id == shop_id, Job.kind == kind, Job.status == JobStatus.PENDING)
@@ -50,7 +59,7 @@ def enqueue(session: Session, shop_id: int, kind: str, now: datetime, arguments:
     for job in waiting:
         if job.arguments == wanted:
             return job
-    job = Job(shop_id=shop_id, kind=kind, arguments=wanted, run_after=now, created_at=now)
+    job = Job(shop_id=shop_id, kind=kind, arguments=wanted, run_after=after or now, created_at=now)
     session.add(job)
     return job
 

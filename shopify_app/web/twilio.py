@@ -19,6 +19,7 @@ from connectors.sms.twilio import valid_twilio_signature
 from flows.keywords import Keyword, keyword
 from flows.phones import normalise_phone
 from shopify_app.crypto import DecryptionError
+from shopify_app.jobs.prices import ask_price_later
 from shopify_app.messaging.accounts import callback_target, secrets_of
 from shopify_app.messaging.channels import SMS_OPT_OUT
 from shopify_app.messaging.feedback import record_receipt
@@ -59,8 +60,11 @@ def status(key: str) -> tuple[str, int]:
         reported = REPORTED.get((request.form.get("MessageStatus") or request.form.get("SmsStatus") or "").lower())
         if sid and reported is not None:
             code = request.form.get("ErrorCode") or None
-            record_receipt(session, shop_id=caller.shop_id, provider="twilio", provider_message_id=sid,
-                           status=reported, error_code=code[:20] if code else None, at=runtime.clock.now())  # fmt: skip
+            moved = record_receipt(session, shop_id=caller.shop_id, provider="twilio", provider_message_id=sid,
+                                   status=reported, error_code=code[:20] if code else None,
+                                   at=runtime.clock.now())  # fmt: skip
+            if moved is not None and reported is not MessageStatus.READ:
+                ask_price_later(session, moved, runtime.clock.now())  # its final status: Twilio prices it next
     return "", 204
 
 

@@ -17,7 +17,15 @@ import responses
 from twilio.request_validator import RequestValidator
 
 from connectors.delivery import AddressProblem, DeliveryError, Failure
-from connectors.sms.twilio import OutgoingSms, TwilioAccount, TwilioSms, twilio_signature, valid_twilio_signature
+from connectors.sms.twilio import (
+    OutgoingSms,
+    PriceUnknown,
+    TwilioAccount,
+    TwilioSms,
+    message_price,
+    twilio_signature,
+    valid_twilio_signature,
+)
 from shopify_app.http import http_session
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "twilio"
@@ -245,3 +253,19 @@ def test_signatures_agree_with_twilios_own_validator(url: str, params: dict[str,
     assert not valid_twilio_signature(TOKEN, url + "x", params.items(), signature)
     assert not valid_twilio_signature("f" * 32, url, params.items(), signature)
     assert not valid_twilio_signature(TOKEN, url, params.items(), "")
+
+
+@responses.activate
+def test_a_price_is_read_once_twilio_has_one() -> None:
+    sid = "SM" + "c" * 32
+    url = f"{BASE}/2010-04-01/Accounts/{SID}/Messages/{sid}.json"
+    account = TwilioAccount(SID, TOKEN, from_number="+14155552345", base_url=BASE)
+    responses.get(url, json={"sid": sid, "price": None, "price_unit": "USD"})
+    responses.get(url, json={"sid": sid, "price": "-0.0415", "price_unit": "eur"})
+
+    with pytest.raises(PriceUnknown):
+        message_price(account, http_session(), sid)
+    assert message_price(account, http_session(), sid) == (Decimal("0.0415"), "EUR")
+    assert responses.calls[0].request.headers["Authorization"] == requests.auth._basic_auth_str(SID, TOKEN)
+    with pytest.raises(ValueError, match="not a Twilio message SID"):
+        message_price(account, http_session(), "../../Accounts")
