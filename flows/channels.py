@@ -1,7 +1,7 @@
 """Which channel a step reaches the customer on: the first of its channels, in order, that may be used.
 
-Email and SMS exist; the other channels are accepted in definitions and skipped as not configured until
-their connectors arrive. A step none of whose channels is set up waits for one to be; a step whose set-up
+Email, SMS and WhatsApp exist; push and inbox are accepted in definitions and skipped as not configured
+until their connectors arrive. A step none of whose channels is set up waits for one to be; a step whose set-up
 channels all refuse (no address, no consent) is skipped with the first refusal.
 """
 
@@ -15,7 +15,7 @@ from flows.facts import Facts
 from flows.reasons import Reason
 
 CHANNELS = ("email", "sms", "whatsapp", "push", "inbox")
-CONSENT_SOURCES = ("email", "sms")  # the channels whose marketing consent Chorus knows of
+CONSENT_SOURCES = ("email", "sms", "whatsapp")  # the channels whose marketing consent Chorus knows of
 
 
 @dataclass(frozen=True)
@@ -55,8 +55,8 @@ def check(channel: str, facts: Facts) -> ChannelCheck:
         return ChannelCheck(channel, None, facts.unusable[channel])
     if channel == "email":
         return ChannelCheck(channel, facts.email, email_refusal(facts))
-    if channel == "sms":
-        return ChannelCheck(channel, facts.phone, sms_refusal(facts))
+    if channel in ("sms", "whatsapp"):
+        return ChannelCheck(channel, facts.phone, phone_refusal(channel, facts))
     return ChannelCheck(channel, None, Reason.NOT_CONFIGURED)
 
 
@@ -74,11 +74,11 @@ def email_refusal(facts: Facts) -> Reason | None:
     return refusal
 
 
-def sms_refusal(facts: Facts) -> Reason | None:
-    """Why marketing SMS may not go to this subject's number now, or None."""
+def phone_refusal(channel: str, facts: Facts) -> Reason | None:
+    """Why marketing by SMS or WhatsApp may not go to this subject's number now, or None."""
     if facts.phone and facts.phone in facts.refused_addresses:
         return Reason.ADDRESS_REFUSED
-    return consent_refusal("sms", facts)
+    return consent_refusal(channel, facts)
 
 
 def consent_refusal(channel: str, facts: Facts) -> Reason | None:
@@ -93,6 +93,8 @@ def consent_refusal(channel: str, facts: Facts) -> Reason | None:
             return Reason.NO_PHONE
         box, box_at = facts.sms_box
         return marketing_consent_refusal(facts.sms_consent, box, box_at)
+    if channel == "whatsapp":  # no checkout box grants it: only the customer's own opt-in to the number
+        return marketing_consent_refusal(facts.whatsapp_consent, None, None) if facts.phone else Reason.NO_PHONE
     return Reason.NO_CONSENT  # no consent source exists yet for the other channels: they cannot grant it
 
 

@@ -150,6 +150,7 @@ class Facts:
     orders: tuple[OrderFacts, ...] = ()  # the customer's orders (and those tied to the checkout)
     email_consent: Consent = NO_RECORDED_CONSENT
     sms_consent: Consent = NO_RECORDED_CONSENT
+    whatsapp_consent: Consent = NO_RECORDED_CONSENT  # an opt-in texted to the shop's WhatsApp number
     variants: Mapping[int, VariantNow] = field(default_factory=dict)  # those the subject names
     related: tuple[ProductNow, ...] = ()  # candidates for a recommendation, when the content asks for them
     configured_channels: frozenset[str] = frozenset()

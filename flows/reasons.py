@@ -39,6 +39,8 @@ class Reason(StrEnum):
     NO_CHANNEL = "no_channel"  # none of the step's channels is set up: looked at again later
     SMS_HOURS = "sms_hours"  # marketing SMS only go out in the day, in the shop's time zone: held until then
     TOO_LONG = "too_long"  # the SMS is longer than the step allows, in segments
+    NO_TEMPLATE = "no_template"  # no approved WhatsApp template is set for this step
+    RENDER_FAILED = "render_failed"  # the message could not be rendered for this channel
     # The engine's own moves
     WAIT = "wait"
     WAITED = "waited"
@@ -90,6 +92,8 @@ _DESCRIPTIONS = {
     Reason.NO_CHANNEL: "none of the step's channels is set up; looked at again in a few minutes",
     Reason.SMS_HOURS: "marketing SMS go out between 08:00 and 21:00 in the shop's time zone; held until then",
     Reason.TOO_LONG: "the text message is longer than the step allows",
+    Reason.NO_TEMPLATE: "no approved WhatsApp template is set for this step",
+    Reason.RENDER_FAILED: "the message could not be rendered for this channel",
     Reason.WAIT: "waiting until the step is due",
     Reason.WAITED: "the wait is over",
     Reason.BRANCH_YES: "the condition held",

@@ -42,6 +42,7 @@ from shopify_app.messaging.accounts import (
     describe_channels,
     disconnect,
     parse_account,
+    set_whatsapp_template,
 )
 from shopify_app.messaging.directory import CannotTest, directory_for, reachable_channels, send_test_message
 from shopify_app.models import EventStatus, Shop, WebhookEvent
@@ -549,6 +550,35 @@ def channels_disconnect(runtime: Runtime, channel: str, domain: str) -> None:
     if not removed:
         raise click.UsageError(f"{channel} is not connected for {domain}")
     click.echo(f"{channel} disconnected")
+
+
+@channels.group("templates")
+def channels_templates() -> None:
+    """The approved WhatsApp templates the shop's flow steps go out as."""
+
+
+@channels_templates.command("set")
+@SHOP_OPTION
+@click.option("--flow", required=True, help="The flow, e.g. abandoned_checkout.")
+@click.option("--step", required=True, help="Its send step, e.g. reminder.")
+@click.option("--name", required=True, help="The template's name, as approved in WhatsApp Manager.")
+@click.option("--language", required=True, help="Its language code, e.g. en_US.")
+@click.option("--param", "params", multiple=True, help="The body's next parameter, e.g. '{{first_name}}' (repeat).")
+@with_runtime
+def channels_templates_set(
+    runtime: Runtime, domain: str, flow: str, step: str, name: str, language: str, params: tuple[str, ...]
+) -> None:
+    """Send FLOW's STEP on WhatsApp as the template NAME, its parameters rendered from the message's content."""
+    shop_id, _shop = _registered_shop(runtime, domain)
+    with runtime.session() as session, session.begin():
+        shop = session.get(Shop, shop_id, with_for_update=True)
+        assert shop is not None
+        try:
+            set_whatsapp_template(session, shop, runtime.flows, flow=flow, step=step, name=name, language=language,
+                                  params=params, now=runtime.clock.now())  # fmt: skip
+        except InvalidAccount as exc:
+            raise click.UsageError("\n".join(exc.problems)) from None
+    click.echo(f"{flow}/{step} goes out on WhatsApp as {name} ({language}) with {len(params)} parameter(s)")
 
 
 @channels.command("test")

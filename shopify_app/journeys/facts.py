@@ -35,7 +35,7 @@ from flows.facts import (
 )
 from flows.phones import normalise_phone
 from shopify_app.db.statements import among
-from shopify_app.models import Checkout, Customer, Order, Product, Shop, Suppression, Variant
+from shopify_app.models import Checkout, Customer, Order, Product, Shop, Suppression, Variant, WhatsAppWindow
 from shopify_app.models.mirror import in_stock
 from shopify_app.suppressions import UNSUBSCRIBED
 
@@ -81,7 +81,8 @@ def gather_many(
                 found[subject] = _with_related(session, shop.id, found[subject])
         case _:
             found = _customer_facts(mirror, list(subjects), base)
-    return _with_suppressions(mirror, found)
+    found = _with_suppressions(mirror, found)
+    return _with_whatsapp_opt_ins(mirror, found) if "whatsapp" in configured else found
 
 
 def _consent(customer: Customer | None, channel: str) -> Consent:
@@ -96,6 +97,7 @@ def _consent(customer: Customer | None, channel: str) -> Consent:
 def _with_suppressions(mirror: _Mirror, found: dict[str, Facts]) -> dict[str, Facts]:
     """Each subject's facts with what Chorus itself knows of its addresses: opted out through Chorus (an
     unsubscribe link, a STOP reply), or refused for good by a provider. Read together for the batch."""
+    # By address: a number's suppressions on SMS and on WhatsApp come back together.
     wanted = [("email", f.email or "") for f in found.values()] + [("sms", f.phone or "") for f in found.values()]
     suppressed = mirror.suppressions(wanted)
     if not suppressed:
@@ -103,13 +105,35 @@ def _with_suppressions(mirror: _Mirror, found: dict[str, Facts]) -> dict[str, Fa
     for subject, facts in found.items():
         email = suppressed.get(("email", facts.email or ""), set())
         sms = suppressed.get(("sms", facts.phone or ""), set())
+        whatsapp = suppressed.get(("whatsapp", facts.phone or ""), set())
         refused = {a for a, reasons in ((facts.email, email), (facts.phone, sms)) if a and reasons - {UNSUBSCRIBED}}
         found[subject] = replace(
             facts,
             email_consent=replace(facts.email_consent, unsubscribed_here=UNSUBSCRIBED in email),
             sms_consent=replace(facts.sms_consent, unsubscribed_here=UNSUBSCRIBED in sms),
+            whatsapp_consent=replace(facts.whatsapp_consent, unsubscribed_here=UNSUBSCRIBED in whatsapp),
             refused_addresses=frozenset(refused),
         )
+    return found
+
+
+def _with_whatsapp_opt_ins(mirror: _Mirror, found: dict[str, Facts]) -> dict[str, Facts]:
+    """Each subject's WhatsApp consent: the opt-in its number texted to the shop's WhatsApp number, if any."""
+    phones = sorted({f.phone for f in found.values() if f.phone})
+    if not phones:
+        return found
+    opted_in = dict(
+        mirror.session.exec(
+            select(WhatsAppWindow.phone, WhatsAppWindow.opted_in_at).where(
+                WhatsAppWindow.shop_id == mirror.shop_id, among(mirror.session, col(WhatsAppWindow.phone), phones)
+            )
+        ).all()
+    )
+    for subject, facts in found.items():
+        at = opted_in.get(facts.phone or "")
+        if at is not None:
+            found[subject] = replace(facts, whatsapp_consent=replace(facts.whatsapp_consent, state="subscribed",
+                                                                     changed_at=at))  # fmt: skip
     return found
 
 

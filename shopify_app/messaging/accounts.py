@@ -15,7 +15,7 @@ import binascii
 import json
 import re
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parseaddr
@@ -28,12 +28,15 @@ from cryptography.hazmat.primitives.serialization import (
     load_der_public_key,
     load_pem_public_key,
 )
+from jinja2 import TemplateSyntaxError
 from sqlalchemy import delete
 from sqlmodel import Session, select
 
 from flows.phones import normalise_phone
 from shopify_app.crypto import SecretBox
-from shopify_app.models import ChannelAccount, Shop
+from shopify_app.journeys.catalog import FlowCatalog
+from shopify_app.messaging.render import parameters_environment
+from shopify_app.models import ChannelAccount, Shop, WhatsAppTemplate
 
 PROVIDERS = {"sms": ("twilio",), "whatsapp": ("meta",), "email": ("sendgrid",)}
 MAX_VALUE_LENGTH = 1024
@@ -284,3 +287,60 @@ def callback_target(session: Session, key: str, channel: str, provider: str) -> 
         select(ChannelAccount).where(ChannelAccount.shop_id == shop.id, ChannelAccount.channel == channel)
     ).first()
     return CallbackTarget(shop, account if account is not None and account.provider == provider else None)
+
+
+TEMPLATE_NAME = re.compile(r"[a-z0-9_]{1,512}")
+TEMPLATE_LANGUAGE = re.compile(r"[a-z]{2,3}(_[A-Z]{2})?")
+MAX_TEMPLATE_PARAMS = 20
+
+
+def set_whatsapp_template(
+    session: Session,
+    shop: Shop,
+    catalog: FlowCatalog,
+    *,
+    flow: str,
+    step: str,
+    name: str,
+    language: str,
+    params: Sequence[str],
+    now: datetime,
+) -> WhatsAppTemplate:
+    """Send the flow's step on WhatsApp as this approved template; `InvalidAccount` lists every problem."""
+    assert shop.id is not None
+    problems: list[str] = []
+    definition = catalog.get(flow)
+    if definition is None:
+        problems.append(f"flow: unknown flow {flow!r}")
+    elif not any(s.id == step for s in definition.send_steps):
+        problems.append(f"step: {flow} has no send step {step!r}")
+    if not TEMPLATE_NAME.fullmatch(name):
+        problems.append("name: expected the template's name as Meta shows it (lower case, digits, _)")
+    if not TEMPLATE_LANGUAGE.fullmatch(language):
+        problems.append("language: expected a language code such as en_US or de")
+    if len(params) > MAX_TEMPLATE_PARAMS:
+        problems.append(f"params: at most {MAX_TEMPLATE_PARAMS}")
+    env = parameters_environment()
+    for number, param in enumerate(params, start=1):
+        if not isinstance(param, str) or not param.strip() or len(param) > MAX_VALUE_LENGTH:
+            problems.append(f"params[{number}]: expected a template of at most {MAX_VALUE_LENGTH} characters")
+            continue
+        try:
+            env.parse(param)
+        except TemplateSyntaxError as exc:
+            problems.append(f"params[{number}]: {exc.message}")
+    if problems:
+        raise InvalidAccount(problems)
+    row = session.exec(
+        select(WhatsAppTemplate).where(
+            WhatsAppTemplate.shop_id == shop.id, WhatsAppTemplate.flow == flow, WhatsAppTemplate.step == step
+        )
+    ).first() or WhatsAppTemplate(shop_id=shop.id, flow=flow, step=step, name=name, language=language, updated_at=now)
+    row.name, row.language, row.params, row.updated_at = name, language, list(params), now
+    session.add(row)
+    account = accounts_of(session, shop.id).get("whatsapp")
+    if account is not None:
+        account.updated_at = now  # a channel built from the account takes the new template
+        session.add(account)
+    session.flush()
+    return row

@@ -9,19 +9,23 @@ from __future__ import annotations
 import ssl
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, is_dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
+
+from jinja2 import Template
 
 from connectors.channel import Channel, Handover
 from connectors.email.message import OutgoingEmail
 from connectors.email.smtp import SmtpConfig, SmtpSender
 from connectors.sms.segments import count_segments
 from connectors.sms.twilio import OutgoingSms
+from connectors.whatsapp.cloud import OutgoingWhatsApp, TemplateMessage
 from flows.reasons import Reason
 from shopify_app.messaging.costs import sms_rates
 from shopify_app.messaging.links import UnsubscribeLinks
 from shopify_app.messaging.render import EmailTemplates, TextTemplates
+from shopify_app.messaging.render import parameters_environment as _parameters_environment
 from shopify_app.models import Shop
 from shopify_app.settings import Settings
 
@@ -34,6 +38,8 @@ class Envelope:
     address: str
     shop_name: str
     shop_email: str | None
+    flow: str | None = None  # the flow and step it is sent for (None: a test message)
+    step: str | None = None
 
 
 class Unrenderable(Exception):
@@ -136,8 +142,70 @@ class SmsChannel:
         return self._connector.sessions()
 
 
-def envelope_for(shop: Shop, message_id: int, address: str) -> Envelope:
-    return Envelope(message_id=message_id, address=address, shop_name=shop.name or shop.domain, shop_email=shop.email)
+@dataclass(frozen=True)
+class TemplateChoice:
+    """The approved WhatsApp template a step goes out as: its name, language and body parameters."""
+
+    name: str
+    language: str
+    params: tuple[str, ...]
+
+
+class WhatsAppChannel:
+    """Marketing on WhatsApp: always an approved template, chosen per flow and step by the merchant, its
+    parameters rendered from the message's content in the sandbox."""
+
+    name = "whatsapp"
+
+    def __init__(self, connector: Channel[OutgoingWhatsApp], choices: Mapping[tuple[str, str], TemplateChoice]) -> None:
+        self._connector = connector
+        self._choices = choices
+        self._env = _parameters_environment()
+        self._compiled: dict[str, Template] = {}  # each parameter compiled once
+
+    def render(self, content_id: str, content: Any, envelope: Envelope) -> dict[str, Any]:
+        choice = self._choices.get((envelope.flow or "", envelope.step or ""))
+        if choice is None:
+            raise Unrenderable(Reason.NO_TEMPLATE, f"no WhatsApp template is set for {envelope.flow}/{envelope.step}")
+        context = parameter_context(content)
+        try:
+            values = [" ".join(self._parameter(p).render(context).split()) for p in choice.params]
+        except Exception as exc:  # a merchant's parameter: whatever it got wrong, this channel skips the step
+            raise Unrenderable(Reason.RENDER_FAILED, f"a template parameter failed: {type(exc).__name__}") from None
+        if any(not value for value in values):
+            raise Unrenderable(Reason.RENDER_FAILED, "a template parameter rendered empty")
+        return {"template": choice.name, "language": choice.language, "parameters": values}
+
+    def _parameter(self, source: str) -> Template:
+        compiled = self._compiled.get(source)
+        if compiled is None:
+            compiled = self._compiled[source] = self._env.from_string(source)
+        return compiled
+
+    def send(self, payload: Mapping[str, Any], envelope: Envelope, now: datetime) -> Handover:
+        message = TemplateMessage(envelope.address, str(payload["template"]), str(payload["language"]),
+                                  tuple(str(p) for p in payload.get("parameters", ())))  # fmt: skip
+        return self._connector.send(message, now)
+
+    def sessions(self) -> AbstractContextManager[None]:
+        return self._connector.sessions()
+
+
+def parameter_context(content: Any) -> dict[str, Any]:
+    """What a template parameter may name: the content's own fields, and the shop's name."""
+    context: dict[str, Any] = (
+        {f.name: getattr(content, f.name) for f in fields(content)} if is_dataclass(content) else {}
+    )
+    sender = context.get("sender")
+    if sender is not None:
+        context["shop_name"] = getattr(sender, "shop_name", None)
+    return context
+
+
+def envelope_for(
+    shop: Shop, message_id: int, address: str, flow: str | None = None, step: str | None = None
+) -> Envelope:
+    return Envelope(message_id, address, shop.name or shop.domain, shop.email, flow, step)
 
 
 def configured_names(settings: Settings) -> frozenset[str]:

@@ -174,7 +174,7 @@ class SendProtocol:
             message_id, attempts = slot
             assert journey.id is not None
             assert shop.id is not None
-            envelope = envelope_for(shop, message_id, intent.address)
+            envelope = envelope_for(shop, message_id, intent.address, journey.flow, intent.step)
             via = self.channels.channel(shop.id, intent.channel)
             content = intent.content
             if self._links is not None:

@@ -19,6 +19,7 @@ from sqlmodel import Session, col, select
 from connectors.channel import Handover
 from connectors.email.sendgrid import SendGridAccount, SendGridSender
 from connectors.sms.twilio import TwilioAccount, TwilioSms
+from connectors.whatsapp.cloud import WhatsAppAccount, WhatsAppSender
 from flows.phones import normalise_phone
 from shopify_app.crypto import DecryptionError, SecretBox
 from shopify_app.http import http_session
@@ -28,22 +29,24 @@ from shopify_app.messaging.channels import (
     EmailChannel,
     OutboundChannel,
     SmsChannel,
+    TemplateChoice,
+    WhatsAppChannel,
     configured_channels,
     configured_names,
     envelope_for,
 )
 from shopify_app.messaging.links import UnsubscribeLinks
 from shopify_app.messaging.render import EmailTemplates, TextTemplates
-from shopify_app.models import ChannelAccount, Shop
+from shopify_app.models import ChannelAccount, Shop, WhatsAppTemplate
 from shopify_app.settings import Settings
 
 log = logging.getLogger(__name__)
 
 # The providers Chorus sends through, by channel; an account of another (connected ahead of its connector)
 # reaches no one yet.
-SENDABLE = {"sms": frozenset({"twilio"}), "email": frozenset({"sendgrid"})}
+SENDABLE = {"sms": frozenset({"twilio"}), "email": frozenset({"sendgrid"}), "whatsapp": frozenset({"meta"})}
 
-AccountChannel = Callable[[ChannelAccount, Shop], OutboundChannel]
+AccountChannel = Callable[[Session, ChannelAccount, Shop], OutboundChannel]
 
 
 def connected_channels(session: Session, shop_id: int) -> frozenset[str]:
@@ -88,7 +91,7 @@ class ChannelDirectory:
         for account in session.exec(select(ChannelAccount).where(col(ChannelAccount.shop_id).in_(wanted))):
             if account.provider not in SENDABLE.get(account.channel, ()):
                 continue
-            channel = self._channel_of(account, wanted[account.shop_id])
+            channel = self._channel_of(session, account, wanted[account.shop_id])
             if channel is not None:
                 found[account.shop_id][account.channel] = channel
         with self._lock:
@@ -98,7 +101,7 @@ class ChannelDirectory:
         """The channel `name` of the shop, as last loaded."""
         return self._by_shop.get(shop_id, {}).get(name) or self._deployment.get(name)
 
-    def _channel_of(self, account: ChannelAccount, shop: Shop) -> OutboundChannel | None:
+    def _channel_of(self, session: Session, account: ChannelAccount, shop: Shop) -> OutboundChannel | None:
         assert account.id is not None
         assert self._build is not None
         key = (account.id, account.updated_at)
@@ -107,7 +110,7 @@ class ChannelDirectory:
         if known is not None:
             return known
         try:
-            built = self._build(account, shop)
+            built = self._build(session, account, shop)
         except (DecryptionError, KeyError, ValueError) as exc:
             # Sends on this channel wait (not configured) until the merchant connects the account again.
             log.error("shop %s: the %s account cannot be used: %s", shop.id, account.channel, type(exc).__name__)
@@ -140,11 +143,13 @@ def send_test_message(
         raise CannotTest(f"{channel} is not set up for {shop.domain}")
     name = shop.name or shop.domain
     said = "this is a test message from Chorus, sent from its settings."
-    if channel == "sms":
+    if channel in ("sms", "whatsapp"):
         address = normalise_phone(to)
         if address is None:
             raise CannotTest("expected a phone number in international form, such as +14155550123")
         payload: dict[str, Any] = {"body": f"{name}: {said}\n{SMS_OPT_OUT}"}
+        if channel == "whatsapp":  # outside a conversation only a template goes: Meta's own test template
+            payload = {"template": "hello_world", "language": "en_US", "parameters": []}
     else:
         address = to.strip().lower()
         if not EMAIL_ADDRESS.fullmatch(address):
@@ -160,10 +165,14 @@ def account_channels(settings: Settings, box: SecretBox) -> AccountChannel:
     emails = EmailTemplates()
     links = UnsubscribeLinks(settings.secret_key, settings.app_url)
 
-    def build(account: ChannelAccount, shop: Shop) -> OutboundChannel:
+    def build(session: Session, account: ChannelAccount, shop: Shop) -> OutboundChannel:
         if not shop.callback_key:  # given with the shop's first account: never missing once one is connected
             raise ValueError("the shop has no callback key")
         secrets = secrets_of(box, account)
+        if account.channel == "whatsapp":
+            meta = WhatsAppAccount(account.settings["phone_number_id"], secrets["access_token"],
+                                   settings.whatsapp_api_base_url, settings.whatsapp_api_version)  # fmt: skip
+            return WhatsAppChannel(WhatsAppSender(meta, http_session()), template_choices(session, shop.id or 0))
         if account.channel == "email":
             sendgrid = SendGridAccount(api_key=secrets["api_key"], base_url=settings.sendgrid_api_base_url)
             return EmailChannel(SendGridSender(sendgrid, http_session()), links, account.settings["from"], emails)
@@ -179,3 +188,9 @@ def account_channels(settings: Settings, box: SecretBox) -> AccountChannel:
         return SmsChannel(TwilioSms(twilio, http_session()), templates)
 
     return build
+
+
+def template_choices(session: Session, shop_id: int) -> dict[tuple[str, str], TemplateChoice]:
+    """The shop's WhatsApp template for each flow and step it set one for."""
+    rows = session.exec(select(WhatsAppTemplate).where(WhatsAppTemplate.shop_id == shop_id))
+    return {(t.flow, t.step): TemplateChoice(t.name, t.language, tuple(t.params)) for t in rows}

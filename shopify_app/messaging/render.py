@@ -69,6 +69,11 @@ def _environment(*, autoescape: bool) -> SandboxedEnvironment:
     return env
 
 
+def parameters_environment() -> SandboxedEnvironment:
+    """The sandbox a merchant's short templates (WhatsApp parameters) render in: plain text, strict."""
+    return _environment(autoescape=False)
+
+
 class EmailTemplates:
     """The email templates of every content id, compiled on first use and kept."""
 

@@ -12,7 +12,7 @@ SQLModel.metadata.naming_convention = {
 }
 
 # The models register themselves on import, so these imports stay below the convention.
-from shopify_app.models.channels import ChannelAccount, WhatsAppWindow  # noqa: E402
+from shopify_app.models.channels import ChannelAccount, WhatsAppTemplate, WhatsAppWindow  # noqa: E402
 from shopify_app.models.events import EventAttempt, EventStatus, WebhookEvent  # noqa: E402
 from shopify_app.models.jobs import Job, JobStatus  # noqa: E402
 from shopify_app.models.journeys import Decision, Journey, ShopFlow  # noqa: E402
@@ -65,5 +65,6 @@ __all__ = [
     "SyncProgress",
     "Variant",
     "WebhookEvent",
+    "WhatsAppTemplate",
     "WhatsAppWindow",
 ]

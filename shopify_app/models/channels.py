@@ -37,3 +37,22 @@ class WhatsAppWindow(SQLModel, table=True):
     shop_id: int = Field(foreign_key="shops.id", sa_type=BigId, ondelete="CASCADE")
     phone: str = Field(max_length=20)  # E.164
     last_inbound_at: datetime = Field(sa_type=UTCDateTime)
+    # When the number asked for the shop's marketing on WhatsApp (START); None once it said STOP.
+    opted_in_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class WhatsAppTemplate(SQLModel, table=True):
+    """The approved template a flow's send step goes out as on WhatsApp, for one shop."""
+
+    __tablename__ = "whatsapp_templates"
+    __table_args__ = (UniqueConstraint("shop_id", "flow", "step"),)
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
+    shop_id: int = Field(foreign_key="shops.id", sa_type=BigId, ondelete="CASCADE")
+    flow: str = Field(max_length=50)
+    step: str = Field(max_length=50)
+    name: str = Field(max_length=512)
+    language: str = Field(max_length=20)
+    # The body's {{1}}, {{2}}... in order: sandboxed templates over the message's content ("{{ first_name }}").
+    params: list[str] = Field(default_factory=list, sa_type=JSON)
+    updated_at: datetime = Field(sa_type=UTCDateTime)

@@ -20,6 +20,7 @@ from shopify_app.messaging.accounts import (
     describe_channels,
     disconnect,
     parse_account,
+    set_whatsapp_template,
 )
 from shopify_app.messaging.costs import monthly_costs
 from shopify_app.messaging.directory import CannotTest, directory_for, send_test_message
@@ -78,6 +79,32 @@ def disconnect_channel(channel: str) -> tuple[dict[str, Any] | str, int]:
         if not disconnect(session, shop_id, channel):
             return {"error": f"{channel} is not connected"}, 404
     return "", 204
+
+
+@blueprint.put("/whatsapp/templates")
+@session_required
+def set_template() -> tuple[dict[str, Any], int]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return {"error": "expected a JSON object: flow, step, name, language, params"}, 400
+    values = {key: body.get(key) for key in ("flow", "step", "name", "language")}
+    params = body.get("params", [])
+    if not all(isinstance(v, str) for v in values.values()) or not isinstance(params, list):
+        return {"error": "flow, step, name and language are strings; params a list of strings"}, 400
+    runtime = current_runtime()
+    with runtime.session() as session, session.begin():
+        shop = session.get(Shop, current_shop().id, with_for_update=True)
+        assert shop is not None
+        try:
+            row = set_whatsapp_template(
+                session, shop, runtime.flows, flow=str(values["flow"]), step=str(values["step"]),
+                name=str(values["name"]), language=str(values["language"]), params=params, now=runtime.clock.now(),
+            )  # fmt: skip
+        except InvalidAccount as exc:
+            return {"error": str(exc), "problems": exc.problems}, 400
+        described = {"flow": row.flow, "step": row.step, "name": row.name, "language": row.language,
+                     "params": list(row.params)}  # fmt: skip
+    return {"template": described}, 200
 
 
 @blueprint.post("/<channel>/test")

@@ -5,8 +5,8 @@ The check answers `hub.challenge` only when `hub.mode` is `subscribe` and `hub.v
 (403 otherwise). A POST is verified with the shop's app secret (`X-Hub-Signature-256`): otherwise 403 and
 nothing is stored; an unknown shop key is 404; a body that is not JSON 400. Only changes for the shop's own
 phone number id are read. Statuses move the shop's messages forward (sent, delivered, read; failed is
-undelivered). A customer's message opens the 24-hour window for free-text replies, and the opt-out and
-opt-in words end or restart WhatsApp to that number, as for SMS.
+undelivered). A customer's message opens the 24-hour window for free-text replies; START (or another opt-in
+word) is their consent to the shop's marketing on WhatsApp, STOP (or another opt-out word) ends it.
 """
 
 from __future__ import annotations
@@ -103,26 +103,30 @@ def _take(session: Session, shop_id: int, value: dict[str, Any], now: datetime) 
         number = normalise_phone(f"+{sender}") if isinstance(sender, str) and sender.isdigit() else None
         if number is None:
             continue
-        _opened_window(session, shop_id, number, now)
+        window = _opened_window(session, shop_id, number, now)
         text = (message.get("text") or {}).get("body") if isinstance(message.get("text"), dict) else None
         button = (message.get("button") or {}).get("payload") if isinstance(message.get("button"), dict) else None
         said = keyword(text if isinstance(text, str) else button if isinstance(button, str) else None)
         if said is Keyword.OPT_OUT:
+            window.opted_in_at = None
             suppress(session, shop_id=shop_id, channel="whatsapp", address=number, reason=UNSUBSCRIBED,
                      message_id=None, now=now)  # fmt: skip
             log.info("shop %s: a number opted out of WhatsApp by keyword", shop_id)
         elif said is Keyword.OPT_IN:
+            window.opted_in_at = now  # asked, in their own words, for the shop's messages here
             lift_opt_out(session, shop_id=shop_id, channel="whatsapp", address=number)
 
 
-def _opened_window(session: Session, shop_id: int, number: str, now: datetime) -> None:
+def _opened_window(session: Session, shop_id: int, number: str, now: datetime) -> WhatsAppWindow:
     window = session.exec(
         select(WhatsAppWindow).where(WhatsAppWindow.shop_id == shop_id, WhatsAppWindow.phone == number)
     ).first()
     if window is None:
-        session.add(WhatsAppWindow(shop_id=shop_id, phone=number, last_inbound_at=now))
+        window = WhatsAppWindow(shop_id=shop_id, phone=number, last_inbound_at=now)
+        session.add(window)
     elif window.last_inbound_at < now:
         window.last_inbound_at = now
+    return window
 
 
 def _objects(value: Any) -> list[dict[str, Any]]:

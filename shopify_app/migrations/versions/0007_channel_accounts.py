@@ -70,9 +70,23 @@ def upgrade() -> None:
     sa.Column('shop_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('phone', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
     sa.Column('last_inbound_at', shopify_app.db.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('opted_in_at', shopify_app.db.types.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['shop_id'], ['shops.id'], name=op.f('fk_whatsapp_windows_shop_id_shops'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_whatsapp_windows')),
     sa.UniqueConstraint('shop_id', 'phone', name=op.f('uq_whatsapp_windows_shop_id_phone'))
+    )
+    op.create_table('whatsapp_templates',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('shop_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('flow', sqlmodel.sql.sqltypes.AutoString(length=50), nullable=False),
+    sa.Column('step', sqlmodel.sql.sqltypes.AutoString(length=50), nullable=False),
+    sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=512), nullable=False),
+    sa.Column('language', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+    sa.Column('params', sa.JSON(), nullable=False),
+    sa.Column('updated_at', shopify_app.db.types.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['shop_id'], ['shops.id'], name=op.f('fk_whatsapp_templates_shop_id_shops'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_whatsapp_templates')),
+    sa.UniqueConstraint('shop_id', 'flow', 'step', name=op.f('uq_whatsapp_templates_shop_id_flow_step'))
     )
     op.create_table('links',
     sa.Column('id', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
@@ -105,6 +119,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table('whatsapp_templates')
     op.drop_table('whatsapp_windows')
     with op.batch_alter_table('clicks', schema=None) as batch_op:
         batch_op.drop_index('ix_clicks_shop_clicked')

@@ -1,0 +1,146 @@
+"""Abandoned checkout reminders on WhatsApp, end to end: the customer's own opt-in (START to the shop's
+number), the merchant's approved template for the step, Meta's Cloud API faked with `responses`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+import responses
+from click.testing import CliRunner
+
+from connectors.whatsapp.cloud import webhook_signature
+from shopify_app.app import create_app
+from shopify_app.cli import main
+from shopify_app.journeys.tuning import StepChange, configure
+from shopify_app.messaging.accounts import connect, parse_account
+from shopify_app.models import Decision, Message, Shop
+from shopify_app.runtime import Runtime
+from tests.conftest import RECEIVED_AT
+from tests.support.db import Db
+from tests.support.env import chorus_env
+from tests.support.shopify_auth import bearer, session_token
+from tests.support.webhooks import SHOP
+from tests.test_abandoned_checkout_flow import AFTER_DUE, abandon, describe_store, run_worker
+from tests.test_whatsapp_callbacks import APP_SECRET, PHONE_NUMBER_ID, inbound, webhook
+
+GRAPH = f"https://graph.facebook.com/v23.0/{PHONE_NUMBER_ID}/messages"
+PHONE = "+14155550123"
+
+
+@pytest.fixture
+def graph() -> Iterator[responses.RequestsMock]:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as fake:
+        fake.post(GRAPH, json={"messaging_product": "whatsapp", "contacts": [{"input": PHONE, "wa_id": PHONE[1:]}],
+                               "messages": [{"id": "wamid.HBgLMTQxNTU1NTAxMjM"}]})  # fmt: skip
+        yield fake
+
+
+@pytest.fixture
+def wa_store(runtime: Runtime, shop: Shop, db: Db) -> Runtime:
+    """The lamp shop with its WhatsApp number connected and its reminder sent on WhatsApp first."""
+    describe_store(runtime)
+    account = {"phone_number_id": PHONE_NUMBER_ID, "access_token": "EAAG-token", "app_secret": APP_SECRET,
+               "verify_token": "v"}  # fmt: skip
+    with runtime.session() as session, session.begin():
+        found = session.get(Shop, shop.id, with_for_update=True)
+        assert found is not None
+        connect(session, runtime.secret_box, found, parse_account("whatsapp", account), RECEIVED_AT)
+        configure(session, found.id or 0, runtime.flows, "abandoned_checkout",
+                  steps={"reminder": StepChange(channels=("whatsapp", "email"))}, now=RECEIVED_AT)  # fmt: skip
+    return runtime
+
+
+def set_template(db_url: str) -> None:
+    result = CliRunner().invoke(main, [
+        "channels", "templates", "set", "--shop", SHOP, "--flow", "abandoned_checkout", "--step", "reminder",
+        "--name", "cart_reminder", "--language", "en_US", "--param", "{{ first_name }}",
+        "--param", "{{ items[0].title }}", "--param", "{{ recovery_url }}",
+    ], env=chorus_env(db_url))  # fmt: skip
+    assert result.exit_code == 0, result.output
+
+
+def opt_in(runtime: Runtime, db: Db) -> None:
+    body = webhook(inbound("START"))
+    headers = {"X-Hub-Signature-256": webhook_signature(APP_SECRET, body), "Content-Type": "application/json"}
+    answer = create_app(runtime).test_client().post(f"/channels/whatsapp/{db.one(Shop).callback_key}", data=body,
+                                                    headers=headers)  # fmt: skip
+    assert answer.status_code == 200
+
+
+def abandon_with_number(runtime: Runtime) -> None:
+    abandon(runtime, buyer_accepts_marketing=False, sms_marketing_phone=PHONE)
+
+
+def test_an_opted_in_customer_gets_the_reminder_as_the_merchants_template(
+    wa_store: Runtime, graph: responses.RequestsMock, db: Db, db_url: str
+) -> None:
+    set_template(db_url)
+    opt_in(wa_store, db)
+    abandon_with_number(wa_store)
+
+    assert run_worker(wa_store, AFTER_DUE).journeys.sent == 1
+
+    [call] = graph.calls
+    sent = json.loads(call.request.body or b"")
+    assert call.request.headers["Authorization"] == "Bearer EAAG-token"
+    assert (sent["to"], sent["type"], sent["template"]["name"]) == ("14155550123", "template", "cart_reminder")
+    first_name, title, link = [p["text"] for p in sent["template"]["components"][0]["parameters"]]
+    assert (first_name, title) == ("John", "IPod Nano - 8GB")
+    assert link.startswith("https://chorus.example/l/")  # a short link, as in every other channel
+    message = db.one(Message)
+    assert (message.channel, message.address, message.provider) == ("whatsapp", PHONE, "whatsapp")
+    assert message.provider_message_id == "wamid.HBgLMTQxNTU1NTAxMjM"
+
+
+def test_without_the_customers_opt_in_nothing_goes_on_whatsapp(
+    wa_store: Runtime, graph: responses.RequestsMock, db: Db, db_url: str
+) -> None:
+    set_template(db_url)
+    abandon_with_number(wa_store)
+
+    run_worker(wa_store, AFTER_DUE)
+
+    assert len(graph.calls) == 0
+    assert db.all(Message) == []
+
+
+def test_without_a_template_for_the_step_the_step_gives_way_to_the_next_channel(
+    wa_store: Runtime, graph: responses.RequestsMock, db: Db
+) -> None:
+    opt_in(wa_store, db)
+    abandon_with_number(wa_store)
+
+    run_worker(wa_store, AFTER_DUE)
+
+    assert len(graph.calls) == 0
+    assert [(m.channel, m.status) for m in db.all(Message)] == [("whatsapp", "cancelled")]
+    checked = [d.detail["channels"] for d in db.all(Decision) if d.outcome in ("skipped", "deferred")]
+    assert {"channel": "whatsapp", "outcome": "no_template"} in checked[0]
+
+
+def test_templates_are_checked_before_they_are_stored(wa_store: Runtime, db_url: str) -> None:
+    result = CliRunner().invoke(main, [
+        "channels", "templates", "set", "--shop", SHOP, "--flow", "abandoned_checkout", "--step", "nope",
+        "--name", "Cart Reminder", "--language", "english", "--param", "{{ first_name",
+    ], env=chorus_env(db_url))  # fmt: skip
+
+    assert result.exit_code == 2
+    for problem in ("step: abandoned_checkout has no send step 'nope'", "name: expected", "language: expected",
+                    "params[1]:"):  # fmt: skip
+        assert problem in result.output
+
+
+def test_the_api_sets_a_template(wa_store: Runtime) -> None:
+    client = create_app(wa_store).test_client()
+    headers = bearer(session_token(SHOP))
+    body = {"flow": "welcome", "step": "welcome_1", "name": "welcome", "language": "de", "params": ["{{ shop_name }}"]}
+
+    answer = client.put("/api/channels/whatsapp/templates", json=body, headers=headers)
+
+    assert answer.status_code == 200
+    assert answer.get_json()["template"] == body
+    bad = client.put("/api/channels/whatsapp/templates", json=body | {"flow": "nope"}, headers=headers)
+    assert bad.status_code == 400
+    assert bad.get_json()["problems"] == ["flow: unknown flow 'nope'"]
