@@ -13,7 +13,7 @@ from sqlalchemy import LargeBinary, func, select, text
 from sqlmodel import SQLModel
 
 from shopify_app.app import create_app
-from shopify_app.models import Customer, Message, Order, PrivacyRequest, Shop, WebhookEvent
+from shopify_app.models import Customer, Message, Order, PrivacyRequest, Shop, WebhookEvent, WhatsAppTemplate
 from shopify_app.runtime import Runtime
 from shopify_app.shops import register_shop
 from tests.conftest import RECEIVED_AT
@@ -275,6 +275,7 @@ def test_every_api_route_with_another_shops_token_sees_and_changes_only_that_sho
         "/api/channels",
         "/api/channels/<channel>",
         "/api/channels/<channel>/test",
+        "/api/channels/whatsapp/templates",
         "/api/customers/timeline",
         "/api/events",
         "/api/flows",
@@ -295,6 +296,10 @@ def test_every_api_route_with_another_shops_token_sees_and_changes_only_that_sho
     assert client.get(f"/api/privacy/{export_id}/export", headers=as_b).status_code == 404
     assert client.delete("/api/channels/sms", headers=as_b).status_code == 404
     assert client.post("/api/channels/sms/test", headers=as_b, json={"to": "+14155550123"}).status_code == 400
+    template = {"flow": "welcome", "step": "welcome_1", "name": "b_welcome", "language": "en", "params": []}
+    assert client.put("/api/channels/whatsapp/templates", headers=as_b, json=template).status_code == 200
+    b_id = db.one(Shop, Shop.domain == webhooks.OTHER_SHOP).id
+    assert [(t.shop_id, t.name) for t in db.all(WhatsAppTemplate)] == [(b_id, "b_welcome")]
     a_channels = client.get("/api/channels", headers=as_a).json
     assert a_channels is not None
     assert next(c for c in a_channels["channels"] if c["channel"] == "sms")["state"] == "connected"
