@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 import responses
@@ -144,3 +145,20 @@ def test_the_api_sets_a_template(wa_store: Runtime) -> None:
     bad = client.put("/api/channels/whatsapp/templates", json=body | {"flow": "nope"}, headers=headers)
     assert bad.status_code == 400
     assert bad.get_json()["problems"] == ["flow: unknown flow 'nope'"]
+
+
+def test_metas_per_user_marketing_limit_holds_the_message_for_a_day(
+    wa_store: Runtime, graph: responses.RequestsMock, db: Db, db_url: str
+) -> None:
+    limit = {"error": {"message": "Message failed to send because of a per-user marketing limit", "code": 131049,
+                       "type": "OAuthException", "fbtrace_id": "A1"}}  # fmt: skip
+    graph.replace(responses.POST, GRAPH, json=limit, status=400)
+    set_template(db_url)
+    opt_in(wa_store, db)
+    abandon_with_number(wa_store)
+
+    assert run_worker(wa_store, AFTER_DUE).journeys.deferred == 1
+    graph.replace(responses.POST, GRAPH, json={"messages": [{"id": "wamid.later"}], "messaging_product": "whatsapp"})
+    assert run_worker(wa_store, AFTER_DUE + timedelta(hours=23)).journeys.sent == 0  # not before 24 hours
+    assert run_worker(wa_store, AFTER_DUE + timedelta(hours=24, minutes=1)).journeys.sent == 1
+    assert db.one(Message).provider_message_id == "wamid.later"

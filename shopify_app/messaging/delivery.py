@@ -277,7 +277,7 @@ class SendProtocol:
                 return Outcome(
                     MessageStatus.FAILED, Reason.SEND_REFUSED, at, Performed.FAILED, error=detail, problem=exc.problem
                 )
-            return self._not_sent(prepared, detail, at)
+            return self._not_sent(prepared, detail, at, not_before=exc.retry_after)
         return Outcome(
             MessageStatus.SENT,
             Reason.SENT,
@@ -375,10 +375,14 @@ class SendProtocol:
             expired.append((message, outcome))
         return expired
 
-    def _not_sent(self, prepared: Prepared, detail: str, at: datetime) -> Outcome:
+    def _not_sent(
+        self, prepared: Prepared, detail: str, at: datetime, *, not_before: timedelta | None = None
+    ) -> Outcome:
+        """Deferred with backoff, or later still when the provider said when (Retry-After, WhatsApp's 24 hours
+        after its per-user marketing limit); failed after the last attempt."""
         if prepared.attempts >= self._max_attempts:
             return Outcome(MessageStatus.FAILED, Reason.SEND_GAVE_UP, at, Performed.FAILED, error=detail)
-        retry_at = at + self._retry_base * (1 << (prepared.attempts - 1))
+        retry_at = at + max(self._retry_base * (1 << (prepared.attempts - 1)), not_before or timedelta(0))
         return Outcome(MessageStatus.DEFERRED, Reason.SEND_DEFERRED, at, retry_at=retry_at, error=detail)
 
     def _slots_for(
