@@ -100,6 +100,8 @@ class SendStep(_Step):
     kind: Literal["send"]
     content: str
     channels: tuple[str, ...] = Field(min_length=1)
+    # The longest SMS the step may send, in segments (each one billed): longer, the next channel carries it.
+    sms_segments: int = Field(default=2, ge=1, le=10)
 
     @field_validator("content")
     @classmethod

@@ -249,7 +249,7 @@ def _send(
         if opens is not None:
             detail = {"channel": "sms", "until": opens.isoformat(), "channels": list(checks)}
             return _Hold(Decision(step.id, "deferred", Reason.SMS_HOURS, detail), opens)
-        return SendIntent(step.id, chosen.channel, chosen.address, step.content, content, checks)
+        return SendIntent(step.id, chosen.channel, chosen.address, step.content, content, checks, step.sms_segments)
     if choice.waits_for_setup:
         detail = {"channels": list(checks)}
         return _Hold(Decision(step.id, "deferred", Reason.NO_CHANNEL, detail), now + RECHECK_UNCONFIGURED)

@@ -71,6 +71,7 @@ class SendIntent:
     content_id: str
     content: Any  # the content model of `content_id`, one for every channel that renders it
     checks: tuple[Mapping[str, str], ...] = ()  # how each of the step's channels was judged
+    sms_segments: int = 2  # the longest SMS the step may send
 
 
 @dataclass(frozen=True)

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
 import pytest
 import responses
 
+import flows as flows_package
 from shopify_app.app import create_app
 from shopify_app.journeys.tuning import StepChange, configure
 from shopify_app.messaging.accounts import connect, parse_account
@@ -216,3 +219,29 @@ def test_without_an_account_sms_is_not_configured_and_nothing_is_texted(
 
     assert len(twilio.calls) == 0
     assert db.all(Message) == []
+
+
+def test_a_step_may_allow_a_longer_sms(
+    sms_store: Runtime, twilio: responses.RequestsMock, smtp: SmtpServer, db: Db, tmp_path: Path
+) -> None:
+    shipped = (Path(flows_package.__file__).parent / "definitions" / "abandoned_checkout.toml").read_text()
+    longer = shipped.replace('content = "abandoned_checkout.reminder"\n',
+                             'content = "abandoned_checkout.reminder"\nsms_segments = 6\n', 1)  # fmt: skip
+    assert longer != shipped
+    (tmp_path / "abandoned_checkout.toml").write_text(longer)
+    runtime = Runtime(replace(sms_store.settings, flows_dir=str(tmp_path)), sms_store.engine, sms_store.secret_box,
+                      sms_store.clock)  # fmt: skip
+    with runtime.session() as session, session.begin():
+        configure(session, db.one(Shop).id or 0, runtime.flows, "abandoned_checkout",
+                  steps={"reminder": StepChange(channels=("sms", "email"))}, now=RECEIVED_AT)  # fmt: skip
+    long_title = "Handmade brass desk lamp with a linen shade, " * 10
+    deliver(runtime, "products/update", payloads.product(title=long_title, updated_at="2026-11-20T09:30:00Z"))
+    twilio.post(TWILIO, json=_created(), status=201)
+    abandon_by_sms(runtime, buyer_accepts_marketing=True)
+
+    assert run_worker(runtime, AFTER_DUE).journeys.sent == 1
+
+    assert smtp.sink.received == []
+    message = db.one(Message)
+    assert message.channel == "sms"
+    assert 2 < message.payload["segments"] <= 6

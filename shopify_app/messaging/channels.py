@@ -40,6 +40,7 @@ class Envelope:
     shop_email: str | None
     flow: str | None = None  # the flow and step it is sent for (None: a test message)
     step: str | None = None
+    sms_segments: int = 2  # the longest SMS the step may send
 
 
 class Unrenderable(Exception):
@@ -106,27 +107,23 @@ class EmailChannel:
 
 
 SMS_OPT_OUT = "Reply STOP to opt out"
-MAX_SMS_SEGMENTS = 2
 
 
 class SmsChannel:
-    """Marketing SMS: the shop's name first, the opt-out instruction last, at most `max_segments` long."""
+    """Marketing SMS: the shop's name first, the opt-out instruction last, at most as long as its step allows."""
 
     name = "sms"
 
-    def __init__(
-        self, connector: Channel[OutgoingSms], templates: TextTemplates, *, max_segments: int = MAX_SMS_SEGMENTS
-    ) -> None:
+    def __init__(self, connector: Channel[OutgoingSms], templates: TextTemplates) -> None:
         self._connector = connector
         self._templates = templates
-        self._max_segments = max_segments
 
     def render(self, content_id: str, content: Any, envelope: Envelope) -> dict[str, Any]:
         said = self._templates.render(content_id, {"content": content})
         body = f"{envelope.shop_name}: {said}\n{SMS_OPT_OUT}"
         segments = count_segments(body)
-        if segments.count > self._max_segments:
-            detail = f"{segments.count} {segments.encoding} segments, at most {self._max_segments}"
+        if segments.count > envelope.sms_segments:
+            detail = f"{segments.count} {segments.encoding} segments, at most {envelope.sms_segments}"
             raise Unrenderable(Reason.TOO_LONG, detail)
         return {"body": body, "segments": segments.count, "encoding": segments.encoding}
 
@@ -203,9 +200,14 @@ def parameter_context(content: Any) -> dict[str, Any]:
 
 
 def envelope_for(
-    shop: Shop, message_id: int, address: str, flow: str | None = None, step: str | None = None
+    shop: Shop,
+    message_id: int,
+    address: str,
+    flow: str | None = None,
+    step: str | None = None,
+    sms_segments: int = 2,
 ) -> Envelope:
-    return Envelope(message_id, address, shop.name or shop.domain, shop.email, flow, step)
+    return Envelope(message_id, address, shop.name or shop.domain, shop.email, flow, step, sms_segments)
 
 
 def configured_names(settings: Settings) -> frozenset[str]:

@@ -174,7 +174,7 @@ class SendProtocol:
             message_id, attempts = slot
             assert journey.id is not None
             assert shop.id is not None
-            envelope = envelope_for(shop, message_id, intent.address, journey.flow, intent.step)
+            envelope = envelope_for(shop, message_id, intent.address, journey.flow, intent.step, intent.sms_segments)
             via = self.channels.channel(shop.id, intent.channel)
             content = intent.content
             if self._links is not None:

@@ -364,3 +364,10 @@ def test_any_spelling_reads_back_to_its_shortest_one(counts: list[int], present:
     value = parse_duration(text)
 
     assert parse_duration(format_duration(value)) == value
+
+
+@pytest.mark.parametrize("segments", [0, 11])
+def test_a_steps_sms_length_is_between_one_and_ten_segments(segments: int) -> None:
+    with pytest.raises(DefinitionError, match="sms_segments"):
+        parse_definition(document(SEND + f"sms_segments = {segments}\n"), SOURCE)
+    assert parse_definition(document(SEND + "sms_segments = 4\n"), SOURCE).send_steps[0].sms_segments == 4
