@@ -43,6 +43,7 @@ from shopify_app.messaging.accounts import (
     disconnect,
     parse_account,
     set_whatsapp_template,
+    templates_of,
 )
 from shopify_app.messaging.directory import CannotTest, directory_for, reachable_channels, send_test_message
 from shopify_app.models import EventStatus, Shop, WebhookEvent
@@ -526,8 +527,9 @@ def channels_list(runtime: Runtime, domain: str, as_json: bool) -> None:
     shop_id, shop = _registered_shop(runtime, domain)
     with runtime.read_session() as session:
         described = describe_channels(
-            accounts_of(session, shop_id), shop, runtime.settings.app_url, smtp_default=bool(runtime.settings.smtp_url)
-        )
+            accounts_of(session, shop_id), shop, runtime.settings.app_url, smtp_default=bool(runtime.settings.smtp_url),
+            templates=templates_of(session, shop_id),
+        )  # fmt: skip
     if as_json:
         click.echo(json.dumps({"channels": described}, indent=2))
         return
@@ -536,6 +538,10 @@ def channels_list(runtime: Runtime, domain: str, as_json: bool) -> None:
         click.echo(f"{channel['channel']}\t{channel['state']}\t{channel.get('provider', '-')}\t{shown}".rstrip())
         for name, url in channel.get("callbacks", {}).items():
             click.echo(f"  {name} callback: {url}")
+        for t in channel.get("templates", []):
+            click.echo(
+                f"  {t['flow']}/{t['step']}: template {t['name']} ({t['language']}), {len(t['params'])} parameter(s)"
+            )
 
 
 @channels.command("disconnect")

@@ -162,3 +162,24 @@ def test_metas_per_user_marketing_limit_holds_the_message_for_a_day(
     assert run_worker(wa_store, AFTER_DUE + timedelta(hours=23)).journeys.sent == 0  # not before 24 hours
     assert run_worker(wa_store, AFTER_DUE + timedelta(hours=24, minutes=1)).journeys.sent == 1
     assert db.one(Message).provider_message_id == "wamid.later"
+
+
+def test_the_channel_list_shows_each_steps_template(wa_store: Runtime, db_url: str) -> None:
+    set_template(db_url)
+
+    listed = CliRunner().invoke(main, ["channels", "list", "--shop", SHOP], env=chorus_env(db_url))
+    as_json = CliRunner().invoke(main, ["channels", "list", "--shop", SHOP, "--json"], env=chorus_env(db_url))
+
+    assert "abandoned_checkout/reminder: template cart_reminder (en_US), 3 parameter(s)" in listed.output
+    whatsapp = next(c for c in json.loads(as_json.output)["channels"] if c["channel"] == "whatsapp")
+    params = ["{{ first_name }}", "{{ items[0].title }}", "{{ recovery_url }}"]
+    assert whatsapp["templates"] == [
+        {
+            "flow": "abandoned_checkout",
+            "step": "reminder",
+            "name": "cart_reminder",
+            "language": "en_US",
+            "params": params,
+        }
+    ]
+    assert "EAAG-token" not in as_json.output

@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.serialization import (
 )
 from jinja2 import TemplateSyntaxError
 from sqlalchemy import delete
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from flows.phones import normalise_phone
 from shopify_app.crypto import SecretBox
@@ -235,10 +235,20 @@ def callback_urls(app_url: str, callback_key: str, channel: str, provider: str) 
     return {}
 
 
+def templates_of(session: Session, shop_id: int) -> list[WhatsAppTemplate]:
+    query = select(WhatsAppTemplate).where(WhatsAppTemplate.shop_id == shop_id)
+    return list(session.exec(query.order_by(col(WhatsAppTemplate.flow), col(WhatsAppTemplate.step))))
+
+
 def describe_channels(
-    accounts: Mapping[str, ChannelAccount], shop: Shop, app_url: str, *, smtp_default: bool
+    accounts: Mapping[str, ChannelAccount],
+    shop: Shop,
+    app_url: str,
+    *,
+    smtp_default: bool,
+    templates: Sequence[WhatsAppTemplate] = (),
 ) -> list[dict[str, Any]]:
-    """Every channel of the shop, connected or not, without a secret."""
+    """Every channel of the shop, connected or not, without a secret; WhatsApp with its steps' templates."""
     described: list[dict[str, Any]] = []
     for channel in PROVIDERS:
         account = accounts.get(channel)
@@ -252,6 +262,11 @@ def describe_channels(
                 "connected_at": account.connected_at.isoformat(),
                 "updated_at": account.updated_at.isoformat(),
             })  # fmt: skip
+            if channel == "whatsapp":
+                described[-1]["templates"] = [
+                    {"flow": t.flow, "step": t.step, "name": t.name, "language": t.language, "params": list(t.params)}
+                    for t in templates
+                ]
         elif channel == "email" and smtp_default:
             described.append({"channel": channel, "state": "connected", "provider": "smtp", "settings": {},
                               "callbacks": {}, "deployment_default": True})  # fmt: skip

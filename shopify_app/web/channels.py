@@ -21,6 +21,7 @@ from shopify_app.messaging.accounts import (
     disconnect,
     parse_account,
     set_whatsapp_template,
+    templates_of,
 )
 from shopify_app.messaging.costs import monthly_costs
 from shopify_app.messaging.directory import CannotTest, directory_for, send_test_message
@@ -138,6 +139,7 @@ def _described(channel: str | None = None) -> Any:
         shop = session.get(Shop, shop_id)
         assert shop is not None
         described = describe_channels(
-            accounts_of(session, shop_id), shop, runtime.settings.app_url, smtp_default=bool(runtime.settings.smtp_url)
-        )
+            accounts_of(session, shop_id), shop, runtime.settings.app_url, smtp_default=bool(runtime.settings.smtp_url),
+            templates=templates_of(session, shop_id),
+        )  # fmt: skip
     return described if channel is None else next(c for c in described if c["channel"] == channel)
