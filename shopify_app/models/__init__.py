@@ -12,7 +12,8 @@ SQLModel.metadata.naming_convention = {
 }
 
 # The models register themselves on import, so these imports stay below the convention.
-from shopify_app.models.channels import ChannelAccount, WhatsAppTemplate, WhatsAppWindow  # noqa: E402
+from shopify_app.models.channels import ChannelAccount, ChannelRate, WhatsAppTemplate, WhatsAppWindow  # noqa: E402
+from shopify_app.models.content import ContentOverride  # noqa: E402
 from shopify_app.models.events import EventAttempt, EventStatus, WebhookEvent  # noqa: E402
 from shopify_app.models.jobs import Job, JobStatus  # noqa: E402
 from shopify_app.models.journeys import Decision, Journey, ShopFlow  # noqa: E402
@@ -42,9 +43,11 @@ __all__ = [
     "DELIVERY_ORDER",
     "LIVE_STATUSES",
     "ChannelAccount",
+    "ChannelRate",
     "Checkout",
     "Click",
     "ConsentRecord",
+    "ContentOverride",
     "Customer",
     "Decision",
     "DeliveryReceipt",

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import JSON, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from shopify_app.db.types import BigId, UTCDateTime
+from shopify_app.db.types import Amount, BigId, UTCDateTime
 
 
 class ChannelAccount(SQLModel, table=True):
@@ -55,4 +56,24 @@ class WhatsAppTemplate(SQLModel, table=True):
     language: str = Field(max_length=20)
     # The body's {{1}}, {{2}}... in order: sandboxed templates over the message's content ("{{ first_name }}").
     params: list[str] = Field(default_factory=list, sa_type=JSON)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+    # Meta prices a template by its category: marketing, utility or authentication.
+    category: str = Field(default="marketing", max_length=20, sa_column_kwargs={"server_default": "marketing"})
+
+
+class ChannelRate(SQLModel, table=True):
+    """A shop's own price for one message on a paid channel in one country (its provider contract), in place of
+    the shipped estimate. `country` "*" is the shop's rate for every country it lists no rate for; `category`
+    is WhatsApp's (marketing, utility, authentication), empty for SMS (a rate per segment)."""
+
+    __tablename__ = "channel_rates"
+    __table_args__ = (UniqueConstraint("shop_id", "channel", "country", "category"),)
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
+    shop_id: int = Field(foreign_key="shops.id", sa_type=BigId, ondelete="CASCADE")
+    channel: str = Field(max_length=20)
+    country: str = Field(max_length=2)
+    category: str = Field(default="", max_length=20)
+    amount: Decimal = Field(sa_type=Amount)
+    currency: str = Field(max_length=3)
     updated_at: datetime = Field(sa_type=UTCDateTime)

@@ -72,6 +72,9 @@ class Journey(SQLModel, table=True):
     performed: dict[str, str] = Field(default_factory=dict, sa_type=JSON)  # step -> sent, skipped, ...
     created_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
+    # The channels the provider would not let carry the current step (a WhatsApp template it refused): channel
+    # -> reason. The step is decided again without them; emptied when the journey moves on.
+    unusable: dict[str, str] = Field(default_factory=dict, sa_type=JSON, sa_column_kwargs={"server_default": "{}"})
 
 
 class Decision(SQLModel, table=True):
