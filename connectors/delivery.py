@@ -10,6 +10,8 @@ class Failure(StrEnum):
     NOT_SENT = "not_sent"  # it certainly did not leave: safe to try again later
     REFUSED = "refused"  # the provider refused it for good (bad address, opted out): never retry
     UNKNOWN = "unknown"  # interrupted during the hand-over: it may have gone out; never retry blindly
+    # Refused on this channel, not for the address (WhatsApp's window, a template it refused): another may carry it
+    NOT_CARRIED = "not_carried"
 
 
 class AddressProblem(StrEnum):

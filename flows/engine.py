@@ -50,6 +50,8 @@ class SendOutcome:
     performed: Performed | None  # None: not sent, to be tried again at `retry_at`
     at: datetime
     retry_at: datetime | None = None
+    # The provider would not carry it on its channel (why): the step is decided again at once without it.
+    unusable: tuple[str, Reason] | None = None
 
 
 def enter(
@@ -176,6 +178,10 @@ def start_send(journey: Journey, intent: SendIntent) -> Journey:
 def after_send(definition: FlowDefinition, journey: Journey, outcome: SendOutcome) -> Journey:
     """The hand-over's outcome: on to the next step, or back to waiting for a retry."""
     assert journey.step is not None
+    if outcome.unusable is not None:
+        channel, why = outcome.unusable
+        return replace(journey, status=Status.WAITING, reason=why, due_at=outcome.at,
+                       unusable={**journey.unusable, channel: why})  # fmt: skip
     if outcome.performed is None:
         return replace(journey, status=Status.WAITING, reason=Reason.SEND_DEFERRED, due_at=outcome.retry_at)
     step = definition.step(journey.step)
@@ -241,6 +247,8 @@ def _send(
     content = CONTENTS[step.content].build(facts, journey)
     if isinstance(content, Reason):
         return [Decision(step.id, "skipped", content)]
+    if journey.unusable:
+        facts = replace(facts, unusable={**journey.unusable, **facts.unusable})
     choice = choose(tuning.channels(step), facts)
     checks = tuple(c.as_detail() for c in choice.checks)
     chosen = choice.chosen
@@ -278,6 +286,7 @@ def _go_to(journey: Journey, target: str | None, performed: Performed, step_id: 
         previous_at=at,
         due_at=None,
         performed={**journey.performed, step_id: performed},
+        unusable={},
     )
 
 

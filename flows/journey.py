@@ -45,6 +45,8 @@ class Journey:
     previous_at: datetime | None = None  # when the step before was performed (sent, or due if skipped)
     due_at: datetime | None = None  # when it must be looked at next (None: only an event can move it)
     performed: Mapping[str, Performed] = field(default_factory=dict)
+    # The channels a provider would not let carry the current step, and why: it is decided again without them.
+    unusable: Mapping[str, Reason] = field(default_factory=dict)
 
     @property
     def active(self) -> bool:

@@ -41,6 +41,8 @@ class Reason(StrEnum):
     TOO_LONG = "too_long"  # the SMS is longer than the step allows, in segments
     NO_TEMPLATE = "no_template"  # no approved WhatsApp template is set for this step
     RENDER_FAILED = "render_failed"  # the message could not be rendered for this channel
+    OUTSIDE_WINDOW = "outside_window"  # WhatsApp: more than 24 hours since the customer last wrote
+    CHANNEL_REFUSED = "channel_refused"  # the provider will not carry this message (its template) on this channel
     # The engine's own moves
     WAIT = "wait"
     WAITED = "waited"
@@ -94,6 +96,8 @@ _DESCRIPTIONS = {
     Reason.TOO_LONG: "the text message is longer than the step allows",
     Reason.NO_TEMPLATE: "no approved WhatsApp template is set for this step",
     Reason.RENDER_FAILED: "the message could not be rendered for this channel",
+    Reason.OUTSIDE_WINDOW: "WhatsApp allows this message only within 24 hours of the customer's last message",
+    Reason.CHANNEL_REFUSED: "the provider would not carry this message on this channel (its template)",
     Reason.WAIT: "waiting until the step is due",
     Reason.WAITED: "the wait is over",
     Reason.BRANCH_YES: "the condition held",

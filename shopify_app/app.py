@@ -7,7 +7,20 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from shopify_app import health
 from shopify_app.runtime import FLASK_EXTENSION, Runtime
-from shopify_app.web import access, admin, api, channels, demo, links, oauth, sendgrid, twilio, unsubscribe, whatsapp
+from shopify_app.web import (
+    access,
+    admin,
+    api,
+    channels,
+    content,
+    demo,
+    links,
+    oauth,
+    sendgrid,
+    twilio,
+    unsubscribe,
+    whatsapp,
+)
 from shopify_app.webhooks import views as webhook_views
 
 
@@ -30,6 +43,7 @@ def create_app(runtime: Runtime) -> Flask:
     oauth.init_app(app)
     api.init_app(app)
     channels.init_app(app)
+    content.init_app(app)
     twilio.init_app(app)
     sendgrid.init_app(app)
     whatsapp.init_app(app)

@@ -8,11 +8,11 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TextIO, TypeVar
 
 import click
 from sqlmodel import col, select
@@ -42,10 +42,28 @@ from shopify_app.messaging.accounts import (
     describe_channels,
     disconnect,
     parse_account,
+    rates_of,
+    reset_rates,
+    set_rate,
     set_whatsapp_template,
     templates_of,
 )
+from shopify_app.messaging.costs import (
+    RATED_CHANNELS,
+    WHATSAPP_CATEGORIES,
+    InvalidRates,
+    describe_rates,
+    parse_rate,
+)
 from shopify_app.messaging.directory import CannotTest, directory_for, reachable_channels, send_test_message
+from shopify_app.messaging.wording import (
+    WORDED_CHANNELS,
+    InvalidWording,
+    NotWorded,
+    describe_wording,
+    reset_wording,
+    set_wording,
+)
 from shopify_app.models import EventStatus, Shop, WebhookEvent
 from shopify_app.runtime import Runtime
 from shopify_app.settings import ConfigError, Settings
@@ -528,7 +546,7 @@ def channels_list(runtime: Runtime, domain: str, as_json: bool) -> None:
     with runtime.read_session() as session:
         described = describe_channels(
             accounts_of(session, shop_id), shop, runtime.settings.app_url, smtp_default=bool(runtime.settings.smtp_url),
-            templates=templates_of(session, shop_id),
+            templates=templates_of(session, shop_id), rates=rates_of(session, shop_id),
         )  # fmt: skip
     if as_json:
         click.echo(json.dumps({"channels": described}, indent=2))
@@ -540,8 +558,11 @@ def channels_list(runtime: Runtime, domain: str, as_json: bool) -> None:
             click.echo(f"  {name} callback: {url}")
         for t in channel.get("templates", []):
             click.echo(
-                f"  {t['flow']}/{t['step']}: template {t['name']} ({t['language']}), {len(t['params'])} parameter(s)"
+                f"  {t['flow']}/{t['step']}: template {t['name']} ({t['language']}), {len(t['params'])} parameter(s),"
+                f" {t['category']}"
             )
+        for rate in channel.get("rates", []):
+            click.echo(f"  rate {_rate_line(rate)}")
 
 
 @channels.command("disconnect")
@@ -570,10 +591,13 @@ def channels_templates() -> None:
 @click.option("--name", required=True, help="The template's name, as approved in WhatsApp Manager.")
 @click.option("--language", required=True, help="Its language code, e.g. en_US.")
 @click.option("--param", "params", multiple=True, help="The body's next parameter, e.g. '{{first_name}}' (repeat).")
+@click.option("--category", type=click.Choice(WHATSAPP_CATEGORIES), default="marketing", show_default=True,
+              help="The category Meta approved it in: what it is priced at.")  # fmt: skip
 @with_runtime
 def channels_templates_set(
-    runtime: Runtime, domain: str, flow: str, step: str, name: str, language: str, params: tuple[str, ...]
-) -> None:
+    runtime: Runtime, domain: str, flow: str, step: str, name: str, language: str, params: tuple[str, ...],
+    category: str,
+) -> None:  # fmt: skip
     """Send FLOW's STEP on WhatsApp as the template NAME, its parameters rendered from the message's content."""
     shop_id, _shop = _registered_shop(runtime, domain)
     with runtime.session() as session, session.begin():
@@ -581,10 +605,79 @@ def channels_templates_set(
         assert shop is not None
         try:
             set_whatsapp_template(session, shop, runtime.flows, flow=flow, step=step, name=name, language=language,
-                                  params=params, now=runtime.clock.now())  # fmt: skip
+                                  params=params, now=runtime.clock.now(), category=category)  # fmt: skip
         except InvalidAccount as exc:
             raise click.UsageError("\n".join(exc.problems)) from None
-    click.echo(f"{flow}/{step} goes out on WhatsApp as {name} ({language}) with {len(params)} parameter(s)")
+    click.echo(f"{flow}/{step} goes out on WhatsApp as {name} ({language}, {category}) with {len(params)} parameter(s)")
+
+
+@channels.group("rates")
+def channels_rates() -> None:
+    """What the shop pays per message (its provider contract), in place of the shipped estimates."""
+
+
+@channels_rates.command("set")
+@click.argument("channel", type=click.Choice(RATED_CHANNELS))
+@SHOP_OPTION
+@click.option("--country", required=True, help="The recipients' country (ISO 3166, e.g. US), or * for every other.")
+@click.option("--category", type=click.Choice(WHATSAPP_CATEGORIES), help="WhatsApp only (marketing unless given).")
+@click.option("--amount", required=True, help="Per SMS segment, or per WhatsApp message, e.g. 0.0100.")
+@click.option("--currency", required=True, help="The amount's currency (ISO 4217, e.g. USD).")
+@with_runtime
+def channels_rates_set(
+    runtime: Runtime, channel: str, domain: str, country: str, category: str | None, amount: str, currency: str
+) -> None:
+    """The shop pays AMOUNT for CHANNEL's messages to the country; its next message is estimated at it."""
+    shop_id, _shop = _registered_shop(runtime, domain)
+    values = {"country": country, "category": category, "amount": amount, "currency": currency}
+    try:
+        rate = parse_rate(channel, {k: v for k, v in values.items() if v is not None})
+    except InvalidRates as exc:
+        raise click.UsageError("\n".join(exc.problems)) from None
+    with runtime.session() as session, session.begin():
+        shop = session.get(Shop, shop_id, with_for_update=True)  # one change of the shop at a time
+        assert shop is not None
+        row = set_rate(session, shop_id, channel, rate, runtime.clock.now())
+    click.echo(f"{channel} rate {_rate_line(describe_rates([row])[0])}")
+
+
+@channels_rates.command("list")
+@SHOP_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@with_runtime
+def channels_rates_list(runtime: Runtime, domain: str, as_json: bool) -> None:
+    """The shop's own rates, per channel; where it has none, the shipped estimates apply."""
+    shop_id, _shop = _registered_shop(runtime, domain)
+    with runtime.read_session() as session:
+        rates = {channel: describe_rates(rates_of(session, shop_id, channel)) for channel in RATED_CHANNELS}
+    if as_json:
+        click.echo(json.dumps({"rates": rates}, indent=2))
+        return
+    for channel, own in rates.items():
+        click.echo(f"{channel}: " + ("its own rates" if own else "the shipped estimates"))
+        for rate in own:
+            click.echo(f"  {_rate_line(rate)}")
+
+
+@channels_rates.command("reset")
+@click.argument("channel", type=click.Choice(RATED_CHANNELS))
+@SHOP_OPTION
+@click.option("--country", help="Only this country's rates (ISO 3166, or *); every one unless given.")
+@with_runtime
+def channels_rates_reset(runtime: Runtime, channel: str, domain: str, country: str | None) -> None:
+    """Forget the shop's own rates for CHANNEL: the shipped estimates apply to its next messages."""
+    shop_id, _shop = _registered_shop(runtime, domain)
+    with runtime.session() as session, session.begin():
+        shop = session.get(Shop, shop_id, with_for_update=True)
+        assert shop is not None
+        removed = reset_rates(session, shop_id, channel, runtime.clock.now(), country=country)
+    where = f" for {country}" if country is not None else ""
+    click.echo(f"{channel}: {removed} rate(s){where} reset; the shipped estimates apply")
+
+
+def _rate_line(rate: Mapping[str, str]) -> str:
+    where = " ".join(part for part in (rate["country"], rate["category"]) if part)
+    return f"{where}: {rate['amount']} {rate['currency']}"
 
 
 @channels.command("test")
@@ -619,6 +712,87 @@ def _connect_channel(runtime: Runtime, domain: str, channel: str, values: dict[s
         assert shop is not None
         connect(session, runtime.secret_box, shop, form, runtime.clock.now())
     click.echo(f"{channel} connected through {form.provider}; callbacks: `chorus channels list --shop {domain}`")
+
+
+@main.group()
+def content() -> None:
+    """The shop's own wording of a flow's step, per channel (in place of the shipped templates)."""
+
+
+CONTENT_OPTIONS = [
+    click.option("--flow", required=True, help="The flow, e.g. abandoned_checkout."),
+    click.option("--step", required=True, help="Its send step, e.g. reminder."),
+    click.option("--channel", required=True, type=click.Choice(WORDED_CHANNELS), help="The channel it words."),
+]
+
+
+def _content_options(command: Callable[..., None]) -> Callable[..., None]:
+    for option in reversed(CONTENT_OPTIONS):
+        command = option(command)
+    return SHOP_OPTION(command)
+
+
+@content.command("set")
+@_content_options
+@click.option("--file", "source", required=True, type=click.File(encoding="utf-8"),
+              help="The template: for email the blocks subject, html and text; for SMS the message.")  # fmt: skip
+@with_runtime
+def content_set(runtime: Runtime, domain: str, flow: str, step: str, channel: str, source: TextIO) -> None:
+    """Word FLOW's STEP on CHANNEL for the shop; refused, with what is wrong, unless it renders for an example
+    customer."""
+    shop_id, _shop = _registered_shop(runtime, domain)
+    with runtime.session() as session, session.begin():
+        shop = session.get(Shop, shop_id, with_for_update=True)
+        assert shop is not None
+        try:
+            kept = set_wording(session, shop, runtime.flows, flow, step, channel, source.read(), runtime.clock.now())
+        except (InvalidWording, NotWorded) as exc:
+            problems = exc.problems if isinstance(exc, InvalidWording) else [str(exc)]
+            raise click.UsageError("\n".join(problems)) from None
+    click.echo(f"{flow}/{step} on {channel} now uses the shop's wording; for an example customer:")
+    click.echo(_shown(kept.preview))
+
+
+@content.command("show")
+@_content_options
+@with_runtime
+def content_show(runtime: Runtime, domain: str, flow: str, step: str, channel: str) -> None:
+    """The wording in force (the shop's, else the shipped one) and what it renders for an example customer."""
+    shop_id, _shop = _registered_shop(runtime, domain)
+    with runtime.read_session() as session:
+        shop = session.get(Shop, shop_id)
+        assert shop is not None
+        try:
+            described = describe_wording(session, shop, runtime.flows, flow, step, channel).as_json()
+        except NotWorded as exc:
+            raise click.UsageError(str(exc)) from None
+    whose = "the shop's own" if described["template"] is not None else "shipped"
+    click.echo(f"# {flow}/{step} on {channel}: {whose} wording\n{described['template'] or described['default']}")
+    click.echo(f"# for an example customer:\n{_shown(described['preview'])}")
+
+
+@content.command("reset")
+@_content_options
+@with_runtime
+def content_reset(runtime: Runtime, domain: str, flow: str, step: str, channel: str) -> None:
+    """Go back to the shipped wording."""
+    shop_id, _shop = _registered_shop(runtime, domain)
+    with runtime.session() as session, session.begin():
+        shop = session.get(Shop, shop_id, with_for_update=True)
+        assert shop is not None
+        try:
+            removed = reset_wording(session, shop, runtime.flows, flow, step, channel)
+        except NotWorded as exc:
+            raise click.UsageError(str(exc)) from None
+    click.echo(f"{flow}/{step} on {channel} uses the shipped wording" + ("" if removed else " (it already did)"))
+
+
+def _shown(preview: Mapping[str, Any]) -> str:
+    if "problems" in preview:
+        return "\n".join(f"problem: {p}" for p in preview["problems"])
+    if "body" in preview:
+        return f"{preview['body']}\n({preview['segments']} {preview['encoding']} segment(s))"
+    return f"Subject: {preview['subject']}\n\n{preview['text']}"
 
 
 @main.group()

@@ -74,7 +74,7 @@ def test_connecting_sms_stores_the_token_encrypted_and_lists_the_callbacks_witho
         "status": f"{APP_URL}/channels/twilio/{key}/status",
         "inbound": f"{APP_URL}/channels/twilio/{key}/inbound",
     }
-    assert channels["whatsapp"] == {"channel": "whatsapp", "state": "not_connected"}
+    assert channels["whatsapp"] == {"channel": "whatsapp", "state": "not_connected", "rates": []}  # none of its own
     text = chorus(db_url, "channels", "list", "--shop", SHOP).output
     assert f"status callback: {APP_URL}/channels/twilio/{key}/status" in text
 

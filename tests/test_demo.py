@@ -68,6 +68,8 @@ def test_the_demo_plays_its_journey_and_prints_what_happened(tmp_path: Path) -> 
         assert "Rotary Dimmer" in sms
         assert re.search(r"http://localhost:\d+/l/[A-Za-z0-9_-]{10}", sms)  # a short link
         assert sms.endswith("Reply STOP to opt out\n")
+    # The second reminder is in the merchant's own wording.
+    assert "Hedy, the Rotary Dimmer is still in your cart, at $" in texts[1]
 
 
 @pytest.mark.slow

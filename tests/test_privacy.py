@@ -13,7 +13,17 @@ from sqlalchemy import LargeBinary, func, select, text
 from sqlmodel import SQLModel
 
 from shopify_app.app import create_app
-from shopify_app.models import Customer, Message, Order, PrivacyRequest, Shop, WebhookEvent, WhatsAppTemplate
+from shopify_app.models import (
+    ChannelRate,
+    ContentOverride,
+    Customer,
+    Message,
+    Order,
+    PrivacyRequest,
+    Shop,
+    WebhookEvent,
+    WhatsAppTemplate,
+)
 from shopify_app.runtime import Runtime
 from shopify_app.shops import register_shop
 from tests.conftest import RECEIVED_AT
@@ -274,6 +284,7 @@ def test_every_api_route_with_another_shops_token_sees_and_changes_only_that_sho
     assert routes == [
         "/api/channels",
         "/api/channels/<channel>",
+        "/api/channels/<channel>/rates",
         "/api/channels/<channel>/test",
         "/api/channels/whatsapp/templates",
         "/api/customers/timeline",
@@ -281,6 +292,7 @@ def test_every_api_route_with_another_shops_token_sees_and_changes_only_that_sho
         "/api/flows",
         "/api/flows/<flow>",
         "/api/flows/<flow>/preview",
+        "/api/flows/<flow>/steps/<step>/content/<channel>",
         "/api/messages",
         "/api/privacy/<int:request_id>/export",
         "/api/shop",
@@ -300,6 +312,19 @@ def test_every_api_route_with_another_shops_token_sees_and_changes_only_that_sho
     assert client.put("/api/channels/whatsapp/templates", headers=as_b, json=template).status_code == 200
     b_id = db.one(Shop, Shop.domain == webhooks.OTHER_SHOP).id
     assert [(t.shop_id, t.name) for t in db.all(WhatsAppTemplate)] == [(b_id, "b_welcome")]
+    a_rate = {"rates": [{"country": "US", "amount": "0.0123", "currency": "USD"}]}
+    assert client.put("/api/channels/sms/rates", headers=as_a, json=a_rate).status_code == 200
+    assert client.put("/api/channels/sms/rates", headers=as_b, json={"rates": []}).status_code == 200  # B's only
+    a_id = db.one(Shop, Shop.domain == webhooks.SHOP).id
+    assert [(r.shop_id, r.country) for r in db.all(ChannelRate)] == [(a_id, "US")]
+    assert "0.0123" not in client.get("/api/channels", headers=as_b).get_data(as_text=True)
+    wording = "/api/flows/welcome/steps/welcome_1/content/sms"
+    assert client.put(wording, headers=as_b, json={"template": "B says hi"}).status_code == 200
+    assert [(o.shop_id, o.source) for o in db.all(ContentOverride)] == [(b_id, "B says hi")]
+    a_wording = client.get(wording, headers=as_a).get_json()
+    assert a_wording["content"]["template"] is None
+    assert client.delete(wording, headers=as_a).status_code == 204
+    assert len(db.all(ContentOverride)) == 1  # A's reset leaves B's wording
     a_channels = client.get("/api/channels", headers=as_a).json
     assert a_channels is not None
     assert next(c for c in a_channels["channels"] if c["channel"] == "sms")["state"] == "connected"

@@ -8,8 +8,11 @@ from decimal import Decimal
 import pytest
 from jinja2.exceptions import SecurityError, UndefinedError
 
-from flows.contents import CartReminder, Item, Sender
-from shopify_app.messaging.render import EmailTemplates, _environment
+from flows.contents import CONTENTS, CartReminder, Item, Sender
+from flows.examples import example_content
+from flows.facts import ShopFacts
+from shopify_app.messaging.render import EmailTemplates, TextTemplates, _environment
+from shopify_app.messaging.wording import shipped_wording
 
 
 @dataclass(frozen=True)
@@ -59,3 +62,37 @@ def test_prices_read_as_the_shop_writes_them_and_other_currencies_keep_their_cod
 
     assert "Lamp x 1: 1.234,50 € each" in text
     assert "Shade x 1: 29.00 USD each" in text
+
+
+@pytest.mark.parametrize("content_id", sorted(CONTENTS))
+def test_every_shipped_wording_given_back_as_a_shops_own_renders_the_same_message(content_id: str) -> None:
+    """What `GET .../content/<channel>` offers as a starting point is the shipped wording itself."""
+    shop = ShopFacts(True, "Lumen Lamps", "1 Main St, Porto", "https://lumen.example", "UTC", "USD", "${{amount}}")
+    context = {"content": example_content(content_id, shop), "unsubscribe_url": "https://chorus.example/u/1"}
+    emails, texts = EmailTemplates(), TextTemplates("sms")
+
+    def flat(text: str) -> str:
+        return " ".join(text.split())
+
+    shipped, own = (
+        emails.render(content_id, context),
+        emails.render(content_id, context, shipped_wording(content_id, "email")),
+    )
+    assert (flat(own.subject), flat(own.html), flat(own.text)) == (
+        flat(shipped.subject),
+        flat(shipped.html),
+        flat(shipped.text),
+    )
+    assert texts.render(content_id, context, shipped_wording(content_id, "sms")) == texts.render(content_id, context)
+
+
+def test_a_wording_cannot_take_the_unsubscribe_link_or_the_address_out_of_an_email() -> None:
+    shop = ShopFacts(True, "Lumen Lamps", "1 Main St, Porto", None, "UTC", "USD", None)
+    context = {"content": example_content("welcome.welcome_1", shop), "unsubscribe_url": "https://chorus.example/u/1"}
+    bare = "{% block html %}{% endblock %}{% block text %}{% endblock %}"
+
+    rendered = EmailTemplates().render("welcome.welcome_1", context, bare)
+
+    for body in (rendered.html, rendered.text):
+        assert "https://chorus.example/u/1" in body
+        assert "1 Main St, Porto" in body

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 import responses
@@ -16,18 +17,20 @@ from shopify_app.app import create_app
 from shopify_app.cli import main
 from shopify_app.journeys.tuning import StepChange, configure
 from shopify_app.messaging.accounts import connect, parse_account
-from shopify_app.models import Decision, Message, Shop
+from shopify_app.models import Decision, Journey, Message, Shop
 from shopify_app.runtime import Runtime
 from tests.conftest import RECEIVED_AT
 from tests.support.db import Db
 from tests.support.env import chorus_env
 from tests.support.shopify_auth import bearer, session_token
+from tests.support.smtp import SmtpServer
 from tests.support.webhooks import SHOP
-from tests.test_abandoned_checkout_flow import AFTER_DUE, abandon, describe_store, run_worker
+from tests.test_abandoned_checkout_flow import AFTER_DUE, abandon, describe_store, mail_runtime, run_worker, smtp, store
 from tests.test_whatsapp_callbacks import APP_SECRET, PHONE_NUMBER_ID, inbound, webhook
 
 GRAPH = f"https://graph.facebook.com/v23.0/{PHONE_NUMBER_ID}/messages"
 PHONE = "+14155550123"
+__all__ = ["mail_runtime", "smtp", "store"]  # fixtures
 
 
 @pytest.fixture
@@ -93,6 +96,8 @@ def test_an_opted_in_customer_gets_the_reminder_as_the_merchants_template(
     message = db.one(Message)
     assert (message.channel, message.address, message.provider) == ("whatsapp", PHONE, "whatsapp")
     assert message.provider_message_id == "wamid.HBgLMTQxNTU1NTAxMjM"
+    # Meta's answer has no price: one marketing template to a US number, at the shipped rate.
+    assert (message.cost, message.cost_currency) == (Decimal("0.0250"), "USD")
 
 
 def test_without_the_customers_opt_in_nothing_goes_on_whatsapp(
@@ -136,7 +141,8 @@ def test_templates_are_checked_before_they_are_stored(wa_store: Runtime, db_url:
 def test_the_api_sets_a_template(wa_store: Runtime) -> None:
     client = create_app(wa_store).test_client()
     headers = bearer(session_token(SHOP))
-    body = {"flow": "welcome", "step": "welcome_1", "name": "welcome", "language": "de", "params": ["{{ shop_name }}"]}
+    body = {"flow": "welcome", "step": "welcome_1", "name": "welcome", "language": "de", "params": ["{{ shop_name }}"],
+            "category": "utility"}  # fmt: skip
 
     answer = client.put("/api/channels/whatsapp/templates", json=body, headers=headers)
 
@@ -145,6 +151,69 @@ def test_the_api_sets_a_template(wa_store: Runtime) -> None:
     bad = client.put("/api/channels/whatsapp/templates", json=body | {"flow": "nope"}, headers=headers)
     assert bad.status_code == 400
     assert bad.get_json()["problems"] == ["flow: unknown flow 'nope'"]
+    promo = client.put("/api/channels/whatsapp/templates", json=body | {"category": "promotional"}, headers=headers)
+    assert promo.status_code == 400
+    assert promo.get_json()["problems"] == [
+        "category: expected one of marketing, utility, authentication, as Meta approved the template"
+    ]
+    not_text = client.put("/api/channels/whatsapp/templates", json=body | {"category": 1}, headers=headers)
+    assert not_text.status_code == 400
+    unnamed = body.copy()
+    del unnamed["category"]
+    assert client.put("/api/channels/whatsapp/templates", json=unnamed, headers=headers).get_json()["template"] == (
+        unnamed | {"category": "marketing"}
+    )
+
+
+@pytest.fixture
+def wa_mail_store(store: Runtime, db: Db) -> Runtime:
+    """The lamp shop sending email through SMTP, with its WhatsApp number connected and tried first."""
+    account = {"phone_number_id": PHONE_NUMBER_ID, "access_token": "EAAG-token", "app_secret": APP_SECRET,
+               "verify_token": "v"}  # fmt: skip
+    with store.session() as session, session.begin():
+        found = session.get(Shop, db.one(Shop).id, with_for_update=True)
+        assert found is not None
+        connect(session, store.secret_box, found, parse_account("whatsapp", account), RECEIVED_AT)
+        configure(session, found.id or 0, store.flows, "abandoned_checkout",
+                  steps={"reminder": StepChange(channels=("whatsapp", "email"))}, now=RECEIVED_AT)  # fmt: skip
+    return store
+
+
+@pytest.mark.parametrize(
+    ("code", "reason"),
+    [(131047, "outside_window"), (132001, "channel_refused"), (132012, "channel_refused")],
+)
+def test_a_message_whatsapp_will_not_carry_goes_out_on_the_steps_next_channel(
+    wa_mail_store: Runtime,
+    graph: responses.RequestsMock,
+    smtp: SmtpServer,
+    db: Db,
+    db_url: str,
+    code: int,
+    reason: str,
+) -> None:
+    refused = {"error": {"message": "(#132001) Template name does not exist in the translation", "code": code,
+                         "type": "OAuthException", "fbtrace_id": "A2"}}  # fmt: skip
+    graph.replace(responses.POST, GRAPH, json=refused, status=400)
+    set_template(db_url)
+    opt_in(wa_mail_store, db)
+    abandon(wa_mail_store, sms_marketing_phone=PHONE)  # email consent, and a WhatsApp opt-in
+
+    first = run_worker(wa_mail_store, AFTER_DUE)
+    assert (first.journeys.sent, len(graph.calls), smtp.sink.received) == (0, 1, [])
+    # The worker's next pass decides the step again, without WhatsApp; nothing is tried twice on it.
+    assert run_worker(wa_mail_store, AFTER_DUE + timedelta(seconds=5)).journeys.sent == 1
+
+    assert len(graph.calls) == 1
+    assert len(smtp.sink.received) == 1
+    assert sorted((m.channel, m.status) for m in db.all(Message)) == [("email", "sent"), ("whatsapp", "failed")]
+    failed = next(m for m in db.all(Message) if m.channel == "whatsapp")
+    assert f"error {code}" in (failed.error or "")
+    [sending] = [d for d in db.all(Decision) if d.outcome == "sending" and d.detail["channel"] == "email"]
+    assert sending.detail["channels"][0] == {"channel": "whatsapp", "outcome": reason}
+    assert [d.reason for d in db.all(Decision) if d.outcome == "failed"] == [reason]
+    # Moving on, the journey forgets it: the next step may try WhatsApp again.
+    assert db.one(Journey).unusable == {}
 
 
 def test_metas_per_user_marketing_limit_holds_the_message_for_a_day(
@@ -170,7 +239,7 @@ def test_the_channel_list_shows_each_steps_template(wa_store: Runtime, db_url: s
     listed = CliRunner().invoke(main, ["channels", "list", "--shop", SHOP], env=chorus_env(db_url))
     as_json = CliRunner().invoke(main, ["channels", "list", "--shop", SHOP, "--json"], env=chorus_env(db_url))
 
-    assert "abandoned_checkout/reminder: template cart_reminder (en_US), 3 parameter(s)" in listed.output
+    assert "abandoned_checkout/reminder: template cart_reminder (en_US), 3 parameter(s), marketing" in listed.output
     whatsapp = next(c for c in json.loads(as_json.output)["channels"] if c["channel"] == "whatsapp")
     params = ["{{ first_name }}", "{{ items[0].title }}", "{{ recovery_url }}"]
     assert whatsapp["templates"] == [
@@ -180,6 +249,7 @@ def test_the_channel_list_shows_each_steps_template(wa_store: Runtime, db_url: s
             "name": "cart_reminder",
             "language": "en_US",
             "params": params,
+            "category": "marketing",
         }
     ]
     assert "EAAG-token" not in as_json.output

@@ -6,7 +6,7 @@ reply inside the 24 hours after the customer's last message. 200 names the messa
 `wamid.…`); its statuses arrive at the webhook. Errors are told apart by Graph's `error.code`:
 
 - 131047 (outside the 24-hour window) and 132000-132999 (the template: missing, paused, wrong parameters):
-  refused for this channel, the reason kept;
+  not carried on this channel (another of the step's channels may carry it), the reason kept;
 - 131049 (Meta's per-user marketing limit): not sent, not before 24 hours;
 - 131050 (the user stopped marketing messages from the business): refused, an opt-out;
 - 130429 (throughput), 429 and 5xx: not sent, tried again later;
@@ -120,7 +120,7 @@ def _refusal(response: requests.Response, answer: dict[str, Any]) -> DeliveryErr
     if code == STOPPED_MARKETING:
         return DeliveryError(Failure.REFUSED, detail, code=named, problem=AddressProblem.OPTED_OUT)
     if code == OUTSIDE_WINDOW or (code is not None and 132000 <= code <= 132999):
-        return DeliveryError(Failure.REFUSED, detail, code=named)
+        return DeliveryError(Failure.NOT_CARRIED, detail, code=named)
     if code == MARKETING_LIMIT:
         return DeliveryError(Failure.NOT_SENT, detail, code=named, retry_after=MARKETING_LIMIT_WAIT)
     if code == THROUGHPUT or response.status_code == 429 or response.status_code >= 500:

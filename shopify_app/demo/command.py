@@ -22,6 +22,7 @@ from shopify_app.demo import script
 from shopify_app.demo.outbox import Outbox
 from shopify_app.demo.sms_outbox import SmsOutbox
 from shopify_app.messaging.accounts import connect, parse_account
+from shopify_app.messaging.wording import set_wording
 from shopify_app.models import Journey
 from shopify_app.runtime import Runtime
 from shopify_app.settings import Settings
@@ -111,6 +112,8 @@ class Demo:
             # The merchant's Twilio account, answered by the local SMS outbox.
             sms = {"account_sid": script.TWILIO_SID, "auth_token": script.TWILIO_TOKEN, "from": script.TWILIO_FROM}
             connect(session, self.runtime.secret_box, shop, parse_account("sms", sms), self.runtime.clock.now())
+            set_wording(session, shop, self.runtime.flows, "abandoned_checkout", "second_reminder", "sms",
+                        script.SECOND_REMINDER_SMS, self.runtime.clock.now())  # fmt: skip
         try:
             self.server = make_server("127.0.0.1", self.port, create_app(self.runtime), threaded=True)
         except OSError as exc:

@@ -28,6 +28,11 @@ DAYS = (0, 1, 2, 5, 8, 22)
 # The demo merchant's Twilio account (answered by the local SMS outbox) and Hedy's mobile number.
 TWILIO_SID, TWILIO_TOKEN, TWILIO_FROM = "AC" + "de" * 16, "d" * 32, "+12075550100"
 HEDY_PHONE = "+12075550142"
+# The merchant's own wording of the second reminder by SMS (`chorus content set`), in place of the shipped one.
+SECOND_REMINDER_SMS = (
+    "{{ content.first_name }}, the {{ content.items[0].title }} is still in your cart, at "
+    "{{ content.items[0].unit_price | money(content.items[0].currency) }}: {{ content.recovery_url }}"
+)
 
 
 @dataclass(frozen=True)

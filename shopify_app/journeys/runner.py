@@ -265,7 +265,9 @@ class JourneyRunner:
                 detail["retry_at"] = outcome.retry_at.isoformat()
             journeys.record(row, step, str(outcome.status), outcome.reason, detail, outcome.at)
             journey = engine.after_send(
-                definition, store.to_pure(row), SendOutcome(outcome.performed, outcome.at, outcome.retry_at)
+                definition,
+                store.to_pure(row),
+                SendOutcome(outcome.performed, outcome.at, outcome.retry_at, outcome.unusable),
             )
             if journey.status is Status.WAITING and outcome.performed is not None:
                 moving.append(_Moving(row, journey))

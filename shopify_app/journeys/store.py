@@ -36,7 +36,8 @@ _DECISIONS: Table = Decision.__table__  # type: ignore[attr-defined]
 
 @dataclass(eq=False, slots=True)
 class JourneyRow:
-    """A row of `journeys` (the model `Journey`), its fields in the table's column order."""
+    """A row of `journeys` (the model `Journey`), its fields in the table's column order, as `select(table)`
+    reads them."""
 
     id: int | None
     shop_id: int
@@ -55,11 +56,12 @@ class JourneyRow:
     performed: dict[str, str]
     created_at: datetime
     updated_at: datetime
+    unusable: dict[str, str]
 
 
 FIELDS = tuple(f.name for f in fields(JourneyRow))
 # What a decision may change: not the id, shop, flow, subject, nor when the row was made.
-_WRITTEN = (*FIELDS[4:15], "updated_at")
+_WRITTEN = (*FIELDS[4:15], "updated_at", "unusable")
 
 
 def customer_key(customer_id: int | None, email: str | None) -> str | None:
@@ -81,6 +83,7 @@ def to_pure(row: JourneyRow) -> pure.Journey:
         previous_at=row.previous_at,
         due_at=row.due_at,
         performed={step: Performed(outcome) for step, outcome in (row.performed or {}).items()},
+        unusable={channel: _reason(why) for channel, why in (row.unusable or {}).items()},
     )
 
 
@@ -195,7 +198,7 @@ class JourneyRows:
         row = JourneyRow(
             id=None, shop_id=shop_id, flow=definition.name, subject=subject, customer_id=None, email=None,
             exclusive_key=None, state=Status.INELIGIBLE.value, step=None, reason="new", due_at=None, entered_at=None,
-            arrived_at=None, previous_at=None, performed={}, created_at=now, updated_at=now,
+            arrived_at=None, previous_at=None, performed={}, created_at=now, updated_at=now, unusable={},
         )  # fmt: skip
         self._new.append(row)
         return row
@@ -230,6 +233,7 @@ class JourneyRows:
         row.arrived_at = journey.arrived_at
         row.previous_at = journey.previous_at
         row.performed = {step: str(outcome) for step, outcome in journey.performed.items()}
+        row.unusable = {channel: str(why) for channel, why in journey.unusable.items()}
         exclusive = definition is not None and definition.entry.one_active_per_customer and journey.active
         row.exclusive_key = customer_key(row.customer_id, row.email) if exclusive else None
         row.updated_at = now

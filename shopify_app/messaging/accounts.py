@@ -17,7 +17,7 @@ import re
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.utils import parseaddr
 from typing import Any
 
@@ -35,8 +35,9 @@ from sqlmodel import Session, col, select
 from flows.phones import normalise_phone
 from shopify_app.crypto import SecretBox
 from shopify_app.journeys.catalog import FlowCatalog
+from shopify_app.messaging.costs import ANY_COUNTRY, WHATSAPP_CATEGORIES, OwnRate, describe_rates
 from shopify_app.messaging.render import parameters_environment
-from shopify_app.models import ChannelAccount, Shop, WhatsAppTemplate
+from shopify_app.models import ChannelAccount, ChannelRate, Shop, WhatsAppTemplate
 
 PROVIDERS = {"sms": ("twilio",), "whatsapp": ("meta",), "email": ("sendgrid",)}
 MAX_VALUE_LENGTH = 1024
@@ -247,8 +248,10 @@ def describe_channels(
     *,
     smtp_default: bool,
     templates: Sequence[WhatsAppTemplate] = (),
+    rates: Sequence[ChannelRate] = (),
 ) -> list[dict[str, Any]]:
-    """Every channel of the shop, connected or not, without a secret; WhatsApp with its steps' templates."""
+    """Every channel of the shop, connected or not, without a secret; WhatsApp with its steps' templates, the
+    paid channels with the shop's own rates (set before or after connecting)."""
     described: list[dict[str, Any]] = []
     for channel in PROVIDERS:
         account = accounts.get(channel)
@@ -264,14 +267,17 @@ def describe_channels(
             })  # fmt: skip
             if channel == "whatsapp":
                 described[-1]["templates"] = [
-                    {"flow": t.flow, "step": t.step, "name": t.name, "language": t.language, "params": list(t.params)}
+                    {"flow": t.flow, "step": t.step, "name": t.name, "language": t.language, "params": list(t.params),
+                     "category": t.category}
                     for t in templates
-                ]
+                ]  # fmt: skip
         elif channel == "email" and smtp_default:
             described.append({"channel": channel, "state": "connected", "provider": "smtp", "settings": {},
                               "callbacks": {}, "deployment_default": True})  # fmt: skip
         else:
             described.append({"channel": channel, "state": "not_connected"})
+        if channel in ("sms", "whatsapp"):
+            described[-1]["rates"] = describe_rates([r for r in rates if r.channel == channel])
     return described
 
 
@@ -320,8 +326,10 @@ def set_whatsapp_template(
     language: str,
     params: Sequence[str],
     now: datetime,
+    category: str = "marketing",
 ) -> WhatsAppTemplate:
-    """Send the flow's step on WhatsApp as this approved template; `InvalidAccount` lists every problem."""
+    """Send the flow's step on WhatsApp as this approved template (of the category Meta approved it in, which
+    prices it); `InvalidAccount` lists every problem."""
     assert shop.id is not None
     problems: list[str] = []
     definition = catalog.get(flow)
@@ -333,6 +341,8 @@ def set_whatsapp_template(
         problems.append("name: expected the template's name as Meta shows it (lower case, digits, _)")
     if not TEMPLATE_LANGUAGE.fullmatch(language):
         problems.append("language: expected a language code such as en_US or de")
+    if category not in WHATSAPP_CATEGORIES:
+        problems.append(f"category: expected one of {', '.join(WHATSAPP_CATEGORIES)}, as Meta approved the template")
     if len(params) > MAX_TEMPLATE_PARAMS:
         problems.append(f"params: at most {MAX_TEMPLATE_PARAMS}")
     env = parameters_environment()
@@ -352,10 +362,64 @@ def set_whatsapp_template(
         )
     ).first() or WhatsAppTemplate(shop_id=shop.id, flow=flow, step=step, name=name, language=language, updated_at=now)
     row.name, row.language, row.params, row.updated_at = name, language, list(params), now
+    row.category = category
     session.add(row)
-    account = accounts_of(session, shop.id).get("whatsapp")
-    if account is not None:
-        account.updated_at = now  # a channel built from the account takes the new template
-        session.add(account)
+    _changed(session, shop.id, "whatsapp", now)  # a channel built from the account takes the new template
     session.flush()
     return row
+
+
+def _changed(session: Session, shop_id: int, channel: str, now: datetime) -> None:
+    """Mark the channel's account changed, so that a channel built from it is built again (`ChannelDirectory`
+    keeps one per account and `updated_at`): strictly later, even when the clock says the same instant."""
+    account = accounts_of(session, shop_id).get(channel)
+    if account is not None:
+        account.updated_at = max(now, account.updated_at + timedelta(microseconds=1))
+        session.add(account)
+
+
+def rates_of(session: Session, shop_id: int, channel: str | None = None) -> list[ChannelRate]:
+    query = select(ChannelRate).where(ChannelRate.shop_id == shop_id)
+    if channel is not None:
+        query = query.where(ChannelRate.channel == channel)
+    order = (col(ChannelRate.channel), col(ChannelRate.country) == ANY_COUNTRY, col(ChannelRate.country),
+             col(ChannelRate.category))  # fmt: skip
+    return list(session.exec(query.order_by(*order)))
+
+
+def set_rate(session: Session, shop_id: int, channel: str, rate: OwnRate, now: datetime) -> ChannelRate:
+    """The shop pays `rate` for the channel's messages in its country and category; the next message is
+    estimated at it."""
+    row = session.exec(
+        select(ChannelRate).where(
+            ChannelRate.shop_id == shop_id, ChannelRate.channel == channel, ChannelRate.country == rate.country,
+            ChannelRate.category == rate.category,
+        )
+    ).first() or ChannelRate(shop_id=shop_id, channel=channel, country=rate.country, category=rate.category,
+                             amount=rate.amount, currency=rate.currency, updated_at=now)  # fmt: skip
+    row.amount, row.currency, row.updated_at = rate.amount, rate.currency, now
+    session.add(row)
+    _changed(session, shop_id, channel, now)
+    session.flush()
+    return row
+
+
+def replace_rates(session: Session, shop_id: int, channel: str, rates: Sequence[OwnRate], now: datetime) -> None:
+    """The channel's own rates are these, and only these."""
+    reset_rates(session, shop_id, channel, now)
+    for rate in rates:
+        session.add(ChannelRate(shop_id=shop_id, channel=channel, country=rate.country, category=rate.category,
+                                amount=rate.amount, currency=rate.currency, updated_at=now))  # fmt: skip
+    session.flush()
+
+
+def reset_rates(session: Session, shop_id: int, channel: str, now: datetime, country: str | None = None) -> int:
+    """Forget the shop's rates for the channel (in one country, every category, when given): the shipped ones
+    apply again. How many there were."""
+    query = delete(ChannelRate).where(col(ChannelRate.shop_id) == shop_id, col(ChannelRate.channel) == channel)
+    if country is not None:
+        query = query.where(col(ChannelRate.country) == country)
+    removed = int(session.execute(query).rowcount)  # type: ignore[attr-defined]
+    _changed(session, shop_id, channel, now)
+    session.flush()
+    return removed

@@ -22,7 +22,7 @@ from connectors.sms.segments import count_segments
 from connectors.sms.twilio import OutgoingSms
 from connectors.whatsapp.cloud import OutgoingWhatsApp, TemplateMessage
 from flows.reasons import Reason
-from shopify_app.messaging.costs import sms_rates
+from shopify_app.messaging.costs import RateTable, shipped_rates
 from shopify_app.messaging.links import UnsubscribeLinks
 from shopify_app.messaging.render import EmailTemplates, TextTemplates
 from shopify_app.messaging.render import parameters_environment as _parameters_environment
@@ -41,6 +41,7 @@ class Envelope:
     flow: str | None = None  # the flow and step it is sent for (None: a test message)
     step: str | None = None
     sms_segments: int = 2  # the longest SMS the step may send
+    wording: str | None = None  # the shop's own template for this step on this channel
 
 
 class Unrenderable(Exception):
@@ -80,7 +81,8 @@ class EmailChannel:
 
     def render(self, content_id: str, content: Any, envelope: Envelope) -> dict[str, Any]:
         unsubscribe_url = self._links.url(envelope.message_id)
-        rendered = self._templates.render(content_id, {"content": content, "unsubscribe_url": unsubscribe_url})
+        context = {"content": content, "unsubscribe_url": unsubscribe_url}
+        rendered = self._templates.render(content_id, context, envelope.wording)
         return {
             "subject": rendered.subject,
             "html": rendered.html,
@@ -114,38 +116,48 @@ class SmsChannel:
 
     name = "sms"
 
-    def __init__(self, connector: Channel[OutgoingSms], templates: TextTemplates) -> None:
+    def __init__(
+        self, connector: Channel[OutgoingSms], templates: TextTemplates, rates: RateTable | None = None
+    ) -> None:
         self._connector = connector
         self._templates = templates
+        self._rates = rates or shipped_rates("sms")  # the shop's own over the shipped
 
     def render(self, content_id: str, content: Any, envelope: Envelope) -> dict[str, Any]:
-        said = self._templates.render(content_id, {"content": content})
-        body = f"{envelope.shop_name}: {said}\n{SMS_OPT_OUT}"
-        segments = count_segments(body)
-        if segments.count > envelope.sms_segments:
-            detail = f"{segments.count} {segments.encoding} segments, at most {envelope.sms_segments}"
-            raise Unrenderable(Reason.TOO_LONG, detail)
-        return {"body": body, "segments": segments.count, "encoding": segments.encoding}
+        said = self._templates.render(content_id, {"content": content}, envelope.wording)
+        return sms_payload(envelope.shop_name, said, envelope.sms_segments)
 
     def send(self, payload: Mapping[str, Any], envelope: Envelope, now: datetime) -> Handover:
         handover = self._connector.send(OutgoingSms(to=envelope.address, body=str(payload["body"])), now)
         if handover.cost is not None:
             return handover
-        rates = sms_rates()  # Twilio prices a message only later: until then, what its segments cost
-        cost = rates.estimate(envelope.address, int(payload.get("segments") or 1))
-        return replace(handover, cost=cost, cost_currency=rates.currency)
+        # Twilio prices a message only later: until then, what its segments cost.
+        cost = self._rates.estimate(envelope.address, count=int(payload.get("segments") or 1))
+        return replace(handover, cost=cost.amount, cost_currency=cost.currency)
 
     def sessions(self) -> AbstractContextManager[None]:
         return self._connector.sessions()
 
 
+def sms_payload(shop_name: str, said: str, max_segments: int) -> dict[str, Any]:
+    """What an SMS carries: the shop's name first, the opt-out instruction last; Unrenderable (too long) over
+    the step's segments."""
+    body = f"{shop_name}: {said}\n{SMS_OPT_OUT}"
+    segments = count_segments(body)
+    if segments.count > max_segments:
+        raise Unrenderable(Reason.TOO_LONG, f"{segments.count} {segments.encoding} segments, at most {max_segments}")
+    return {"body": body, "segments": segments.count, "encoding": segments.encoding}
+
+
 @dataclass(frozen=True)
 class TemplateChoice:
-    """The approved WhatsApp template a step goes out as: its name, language and body parameters."""
+    """The approved WhatsApp template a step goes out as: its name, language and body parameters, and the
+    category Meta approved it in (what it is priced at)."""
 
     name: str
     language: str
     params: tuple[str, ...]
+    category: str = "marketing"
 
 
 class WhatsAppChannel:
@@ -154,9 +166,15 @@ class WhatsAppChannel:
 
     name = "whatsapp"
 
-    def __init__(self, connector: Channel[OutgoingWhatsApp], choices: Mapping[tuple[str, str], TemplateChoice]) -> None:
+    def __init__(
+        self,
+        connector: Channel[OutgoingWhatsApp],
+        choices: Mapping[tuple[str, str], TemplateChoice],
+        rates: RateTable | None = None,
+    ) -> None:
         self._connector = connector
         self._choices = choices
+        self._rates = rates or shipped_rates("whatsapp")
         self._env = _parameters_environment()
         self._compiled: dict[str, Template] = {}  # each parameter compiled once
 
@@ -171,7 +189,7 @@ class WhatsAppChannel:
             raise Unrenderable(Reason.RENDER_FAILED, f"a template parameter failed: {type(exc).__name__}") from None
         if any(not value for value in values):
             raise Unrenderable(Reason.RENDER_FAILED, "a template parameter rendered empty")
-        return {"template": choice.name, "language": choice.language, "parameters": values}
+        return {"template": choice.name, "language": choice.language, "parameters": values, "category": choice.category}
 
     def _parameter(self, source: str) -> Template:
         compiled = self._compiled.get(source)
@@ -182,7 +200,12 @@ class WhatsAppChannel:
     def send(self, payload: Mapping[str, Any], envelope: Envelope, now: datetime) -> Handover:
         message = TemplateMessage(envelope.address, str(payload["template"]), str(payload["language"]),
                                   tuple(str(p) for p in payload.get("parameters", ())))  # fmt: skip
-        return self._connector.send(message, now)
+        handover = self._connector.send(message, now)
+        if handover.cost is not None:
+            return handover
+        # Meta's answer carries no price: one message at its category's rate, until its statuses say otherwise.
+        cost = self._rates.estimate(envelope.address, str(payload.get("category") or "marketing"))
+        return replace(handover, cost=cost.amount, cost_currency=cost.currency)
 
     def sessions(self) -> AbstractContextManager[None]:
         return self._connector.sessions()
@@ -206,8 +229,9 @@ def envelope_for(
     flow: str | None = None,
     step: str | None = None,
     sms_segments: int = 2,
+    wording: str | None = None,
 ) -> Envelope:
-    return Envelope(message_id, address, shop.name or shop.domain, shop.email, flow, step, sms_segments)
+    return Envelope(message_id, address, shop.name or shop.domain, shop.email, flow, step, sms_segments, wording)
 
 
 def configured_names(settings: Settings) -> frozenset[str]:

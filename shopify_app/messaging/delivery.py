@@ -26,11 +26,13 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from jinja2 import TemplateError
 from sqlalchemy import Table, insert, update
 from sqlalchemy import select as rows_of
 from sqlmodel import Session, col, select
 
 from connectors.delivery import AddressProblem, DeliveryError, Failure
+from connectors.whatsapp.cloud import OUTSIDE_WINDOW
 from flows.contents import with_links
 from flows.journey import Performed, SendIntent
 from flows.reasons import Reason
@@ -40,6 +42,7 @@ from shopify_app.messaging.channels import Envelope, OutboundChannel, Unrenderab
 from shopify_app.messaging.directory import ChannelDirectory
 from shopify_app.messaging.feedback import apply_receipts
 from shopify_app.messaging.links import ShortLinks
+from shopify_app.messaging.wording import wordings_for
 from shopify_app.models import LIVE_STATUSES, Link, Message, MessageStatus, Shop
 from shopify_app.suppressions import REFUSED, UNSUBSCRIBED, suppress
 
@@ -100,6 +103,7 @@ class Outcome:
     problem: AddressProblem | None = None  # what a refusal says of the address itself
     cost: Decimal | None = None
     cost_currency: str | None = None
+    unusable: tuple[str, Reason] | None = None  # this channel will not carry the step, and why: another may
 
 
 class AlreadyHandled(Exception):
@@ -164,6 +168,7 @@ class SendProtocol:
         message its channel cannot carry is cancelled (Unsendable). Set-based: a few statements for the whole
         batch."""
         slots = self._slots_for(session, [(journey, intent) for journey, _shop, intent in sends], now)
+        wordings = wordings_for(session, {shop.id for _journey, shop, _intent in sends if shop.id is not None})
         lease_until = leased_at + self._lease
         prepared: list[Prepared | AlreadyHandled | Unsendable] = []
         updates: list[dict[str, Any]] = []
@@ -174,7 +179,10 @@ class SendProtocol:
             message_id, attempts = slot
             assert journey.id is not None
             assert shop.id is not None
-            envelope = envelope_for(shop, message_id, intent.address, journey.flow, intent.step, intent.sms_segments)
+            wording = wordings.get((shop.id, journey.flow, intent.step, intent.channel))
+            envelope = envelope_for(
+                shop, message_id, intent.address, journey.flow, intent.step, intent.sms_segments, wording
+            )
             via = self.channels.channel(shop.id, intent.channel)
             content = intent.content
             if self._links is not None:
@@ -182,7 +190,7 @@ class SendProtocol:
             try:
                 if via is None:
                     raise Unrenderable(Reason.NOT_CONFIGURED, f"{intent.channel} is no longer set up")
-                payload = via.render(intent.content_id, content, envelope)
+                payload = _rendered(via, intent.content_id, content, envelope)
             except Unrenderable as exc:
                 cancelled = {"id": message_id, "payload": {}, "lease_until": None, "handed_at": None,
                              "status": MessageStatus.CANCELLED, "attempts": attempts, "error": str(exc)}  # fmt: skip
@@ -273,6 +281,10 @@ class SendProtocol:
             detail = exc.detail[:MAX_ERROR]
             if exc.failure is Failure.UNKNOWN:
                 return Outcome(MessageStatus.UNKNOWN, Reason.SEND_INTERRUPTED, at, Performed.UNKNOWN, error=detail)
+            if exc.failure is Failure.NOT_CARRIED:
+                # Not sent, and never on this channel for this step: the journey decides it again without it.
+                why = Reason.OUTSIDE_WINDOW if exc.code == str(OUTSIDE_WINDOW) else Reason.CHANNEL_REFUSED
+                return Outcome(MessageStatus.FAILED, why, at, error=detail, unusable=(prepared.channel, why))
             if exc.failure is Failure.REFUSED:
                 return Outcome(
                     MessageStatus.FAILED, Reason.SEND_REFUSED, at, Performed.FAILED, error=detail, problem=exc.problem
@@ -428,6 +440,21 @@ class SendProtocol:
             session.execute(update(table).where(table.c.id.in_(cancelled)).values(status=MessageStatus.CANCELLED))
         ids = iter(insert_rows(session, table, new))
         return [slot if slot is not None else (next(ids), 0) for slot in slots]
+
+
+def _rendered(via: OutboundChannel, content_id: str, content: Any, envelope: Envelope) -> dict[str, Any]:
+    """The message as its channel carries it; a template that fails (a merchant's wording, above all) makes the
+    channel unusable for it, never a broken message. Logged without the message's values."""
+    try:
+        return via.render(content_id, content, envelope)
+    except Unrenderable:
+        raise
+    except Exception as exc:
+        whose = "the shop's wording" if envelope.wording is not None else "the template"
+        log.warning("message %s: %s of %s on %s failed: %s", envelope.message_id, whose, content_id, via.name,
+                    type(exc).__name__)  # fmt: skip
+        detail = str(exc) if isinstance(exc, TemplateError) else type(exc).__name__
+        raise Unrenderable(Reason.RENDER_FAILED, f"{whose} failed to render: {detail}"[:MAX_ERROR]) from None
 
 
 def _results(in_flight: Mapping[int, Future[Outcome]]) -> dict[int, Outcome]:

@@ -2,8 +2,10 @@
 shop connected (SMS through its Twilio account).
 
 A shop's connected account takes the place of the deployment's channel of the same name. Channels built
-from an account are kept until the account changes (its `updated_at`), so a batch does not decrypt and
-connect again for every message; a disconnected account is forgotten the next time its shop is loaded.
+from an account are kept until the account changes (its `updated_at`, which setting one of the channel's
+WhatsApp templates or the shop's rates for it moves too), so a batch does not decrypt and connect again for
+every message, and the next message after a change is rendered and priced as changed; a disconnected account
+is forgotten the next time its shop is loaded.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from shopify_app.messaging.channels import (
     configured_names,
     envelope_for,
 )
+from shopify_app.messaging.costs import shop_rates
 from shopify_app.messaging.links import UnsubscribeLinks
 from shopify_app.messaging.render import EmailTemplates, TextTemplates
 from shopify_app.models import ChannelAccount, Shop, WhatsAppTemplate
@@ -172,7 +175,8 @@ def account_channels(settings: Settings, box: SecretBox) -> AccountChannel:
         if account.channel == "whatsapp":
             meta = WhatsAppAccount(account.settings["phone_number_id"], secrets["access_token"],
                                    settings.whatsapp_api_base_url, settings.whatsapp_api_version)  # fmt: skip
-            return WhatsAppChannel(WhatsAppSender(meta, http_session()), template_choices(session, shop.id or 0))
+            return WhatsAppChannel(WhatsAppSender(meta, http_session()), template_choices(session, shop.id or 0),
+                                   shop_rates(session, shop.id or 0, "whatsapp"))  # fmt: skip
         if account.channel == "email":
             sendgrid = SendGridAccount(api_key=secrets["api_key"], base_url=settings.sendgrid_api_base_url)
             return EmailChannel(SendGridSender(sendgrid, http_session()), links, account.settings["from"], emails)
@@ -185,7 +189,7 @@ def account_channels(settings: Settings, box: SecretBox) -> AccountChannel:
             status_callback=callbacks["status"],
             base_url=settings.twilio_api_base_url,
         )
-        return SmsChannel(TwilioSms(twilio, http_session()), templates)
+        return SmsChannel(TwilioSms(twilio, http_session()), templates, shop_rates(session, shop.id or 0, "sms"))
 
     return build
 
@@ -193,4 +197,4 @@ def account_channels(settings: Settings, box: SecretBox) -> AccountChannel:
 def template_choices(session: Session, shop_id: int) -> dict[tuple[str, str], TemplateChoice]:
     """The shop's WhatsApp template for each flow and step it set one for."""
     rows = session.exec(select(WhatsAppTemplate).where(WhatsAppTemplate.shop_id == shop_id))
-    return {(t.flow, t.step): TemplateChoice(t.name, t.language, tuple(t.params)) for t in rows}
+    return {(t.flow, t.step): TemplateChoice(t.name, t.language, tuple(t.params), t.category) for t in rows}

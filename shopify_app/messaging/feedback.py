@@ -5,16 +5,20 @@ and shop (a callback naming another shop's message changes nothing). A status on
 delivered, read; or from sent to undelivered, which is final. So a late, repeated or reordered callback
 changes nothing it should not. A callback may also come before the worker has recorded the hand-over
 (the provider is faster than the commit): the message takes its receipts when it is recorded.
+
+What a status says of the price changes the message's cost, never its status (`record_pricing`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from decimal import Decimal
 
 from sqlmodel import Session, col, select
 
 from shopify_app.db.statements import among
+from shopify_app.messaging.costs import WHATSAPP_CATEGORIES, shipped_rates, shop_rates
 from shopify_app.models import DELIVERY_ORDER, DeliveryReceipt, Message, MessageStatus
 
 FEEDBACK = (MessageStatus.DELIVERED, MessageStatus.READ, MessageStatus.UNDELIVERED)
@@ -98,3 +102,32 @@ def _apply(message: Message, reported: MessageStatus, error_code: str | None, at
     else:
         message.error = f"the provider gave up on it after accepting it (error {error_code or 'not given'})"
     return True
+
+
+def record_pricing(
+    session: Session, *, shop_id: int, provider_message_id: str, free: bool, category: str | None
+) -> Message | None:
+    """What Meta's status says a WhatsApp message is billed: nothing (free, such as a utility template inside
+    the customer service window), or as a message of another category than the one it was estimated at, which
+    it is estimated at again. Returns the message when its cost changed. A status that comes before the
+    hand-over is recorded finds no message; Meta repeats the pricing with each later status."""
+    message = session.exec(
+        select(Message)
+        .where(Message.shop_id == shop_id, Message.provider == "whatsapp")
+        .where(Message.provider_message_id == provider_message_id)
+        .with_for_update()
+    ).first()
+    if message is None:
+        return None
+    estimated = str(message.payload.get("category") or "marketing")
+    if free:
+        cost, currency = Decimal(0), message.cost_currency or shipped_rates("whatsapp").currency
+    elif category is not None and category in WHATSAPP_CATEGORIES and category != estimated:
+        price = shop_rates(session, shop_id, "whatsapp").estimate(message.address, category)
+        cost, currency = price.amount, price.currency
+    else:
+        return None
+    if (cost, currency) == (message.cost, message.cost_currency):
+        return None
+    message.cost, message.cost_currency = cost, currency
+    return message

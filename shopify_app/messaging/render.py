@@ -3,18 +3,23 @@
 Templates are treated as merchant-written: the sandbox refuses access to internals, HTML output is
 autoescaped, and an undefined variable is an error rather than a silent blank. Each content id
 (`flow.step`) has its folder (`templates/flow/step/`); a template is compiled once per process.
+
+A merchant may word a step on a channel itself (its "wording"): one template in the same sandbox, for email
+with the blocks `subject`, `html` and `text` (each optional, html and text together), placed in the shop's
+layout, which keeps the greeting, the postal address and the unsubscribe link whatever the wording says.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
-from jinja2 import PackageLoader, StrictUndefined, Template, TemplateNotFound, pass_context
+from jinja2 import PackageLoader, StrictUndefined, Template, TemplateNotFound, TemplateSyntaxError, nodes, pass_context
 from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
+from markupsafe import Markup
 
 from flows.money import format_money
 
@@ -74,12 +79,38 @@ def parameters_environment() -> SandboxedEnvironment:
     return _environment(autoescape=False)
 
 
+EMAIL_BLOCKS = ("subject", "html", "text")
+MAX_COMPILED = 512  # merchants' wordings kept compiled per process
+
+
+class _Compiled:
+    """Templates compiled from source, kept (a few hundred: every shop's wordings), in one environment."""
+
+    def __init__(self, env: SandboxedEnvironment) -> None:
+        self.env = env
+        self._kept: dict[str, Template] = {}
+
+    def __call__(self, source: str) -> Template:
+        template = self._kept.get(source)
+        if template is None:
+            if len(self._kept) >= MAX_COMPILED:
+                self._kept.clear()
+            template = self._kept[source] = self.env.from_string(source)
+        return template
+
+
+def _block(template: Template, name: str, context: Mapping[str, Any]) -> str:
+    return "".join(template.blocks[name](template.new_context(dict(context))))
+
+
 class EmailTemplates:
     """The email templates of every content id, compiled on first use and kept."""
 
     def __init__(self) -> None:
         self._html = _environment(autoescape=True)
         self._text = _environment(autoescape=False)
+        self._html_wordings = _Compiled(self._html)
+        self._text_wordings = _Compiled(self._text)
 
     def has(self, content_id: str) -> bool:
         try:
@@ -88,13 +119,42 @@ class EmailTemplates:
             return False
         return True
 
-    def render(self, content_id: str, context: Mapping[str, Any]) -> RenderedEmail:
+    def render(self, content_id: str, context: Mapping[str, Any], wording: str | None = None) -> RenderedEmail:
+        """The email of `content_id`, in the merchant's `wording` where it has its own blocks."""
         subject, html, text = self._parts(content_id)
-        return RenderedEmail(
+        rendered = RenderedEmail(
             subject=" ".join(subject.render(context).split()),  # a header: one line
             html=html.render(context),
             text=text.render(context),
         )
+        if wording is None:
+            return rendered
+        as_html, as_text = self._html_wordings(wording), self._text_wordings(wording)
+        if "subject" in as_text.blocks:
+            rendered = replace(rendered, subject=" ".join(_block(as_text, "subject", context).split()))
+        if "html" in as_html.blocks:
+            html_body = Markup(_block(as_html, "html", context))  # noqa: S704  # escaped as it rendered
+            rendered = replace(
+                rendered,
+                html=self._html.get_template("_wording.html").render({**context, "wording": html_body}),
+                text=self._text.get_template("_wording.txt").render(
+                    {**context, "wording": _block(as_text, "text", context).strip()}
+                ),
+            )
+        return rendered
+
+    def problems(self, wording: str) -> list[str]:
+        """What is wrong with a merchant's email wording as a template (not yet what it renders to)."""
+        found = _syntax_problems(self._html, wording)
+        if found:
+            return found
+        blocks = self._html_wordings(wording).blocks
+        if not any(name in blocks for name in EMAIL_BLOCKS):
+            return ["an email wording sets at least one of the blocks subject, html and text"]
+        if ("html" in blocks) != ("text" in blocks):
+            return ["the html and text blocks say the same thing for different mail readers: give both or neither"]
+        unknown = sorted(set(blocks) - set(EMAIL_BLOCKS))
+        return [f"unknown block {name!r} (the blocks are subject, html and text)" for name in unknown]
 
     def _parts(self, content_id: str) -> tuple[Template, Template, Template]:
         folder = content_id.replace(".", "/")
@@ -112,6 +172,7 @@ class TextTemplates:
     def __init__(self, channel: str) -> None:
         self._channel = channel
         self._text = _environment(autoescape=False)
+        self._wordings = _Compiled(self._text)
 
     def has(self, content_id: str) -> bool:
         try:
@@ -120,8 +181,37 @@ class TextTemplates:
             return False
         return True
 
-    def render(self, content_id: str, context: Mapping[str, Any]) -> str:
-        return " ".join(self._template(content_id).render(context).split())  # one paragraph
+    def render(self, content_id: str, context: Mapping[str, Any], wording: str | None = None) -> str:
+        """The text of `content_id`, or the merchant's `wording` of it, as one paragraph."""
+        template = self._wordings(wording) if wording is not None else self._template(content_id)
+        return " ".join(template.render(context).split())
+
+    def problems(self, wording: str) -> list[str]:
+        """What is wrong with a merchant's wording as a template."""
+        found = _syntax_problems(self._text, wording)
+        if not found and self._wordings(wording).blocks:
+            found = ["a text wording is the message itself, without blocks"]
+        return found
 
     def _template(self, content_id: str) -> Template:
         return self._text.get_template(f"{content_id.replace('.', '/')}/{self._channel}.txt")
+
+
+def _syntax_problems(env: SandboxedEnvironment, source: str) -> list[str]:
+    """A template that does not parse, or that is a layout of its own (the shop's layout is always used)."""
+    try:
+        tree = env.parse(source)
+    except TemplateSyntaxError as exc:
+        return [f"line {exc.lineno}: {exc.message}"]
+    if any(True for _ in tree.find_all(nodes.Extends)):
+        return ["a wording cannot extend another template: the shop's layout is always used"]
+    stray = [n for n in tree.body if not isinstance(n, nodes.Block) and not _blank(n)]
+    if any(isinstance(n, nodes.Block) for n in tree.body) and stray:
+        return ["text outside the blocks would never be sent: put it inside subject, html or text"]
+    return []
+
+
+def _blank(node: nodes.Node) -> bool:
+    return isinstance(node, nodes.Output) and all(
+        isinstance(part, nodes.TemplateData) and not part.data.strip() for part in node.nodes
+    )

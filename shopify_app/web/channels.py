@@ -1,4 +1,6 @@
-"""The embedded admin's channel accounts: `GET /api/channels`, `PUT` and `DELETE /api/channels/<channel>`.
+"""The embedded admin's channel accounts: `GET /api/channels`, `PUT` and `DELETE /api/channels/<channel>`;
+the shop's WhatsApp templates (`PUT /api/channels/whatsapp/templates`) and its own rates for a paid channel
+(`PUT /api/channels/<channel>/rates`, replacing that channel's).
 
 Scoped to the session token's shop like the rest of the API; secrets go in and never come back out.
 """
@@ -20,10 +22,12 @@ from shopify_app.messaging.accounts import (
     describe_channels,
     disconnect,
     parse_account,
+    rates_of,
+    replace_rates,
     set_whatsapp_template,
     templates_of,
 )
-from shopify_app.messaging.costs import monthly_costs
+from shopify_app.messaging.costs import InvalidRates, monthly_costs, parse_rates
 from shopify_app.messaging.directory import CannotTest, directory_for, send_test_message
 from shopify_app.models import Shop
 from shopify_app.runtime import current_runtime
@@ -87,11 +91,12 @@ def disconnect_channel(channel: str) -> tuple[dict[str, Any] | str, int]:
 def set_template() -> tuple[dict[str, Any], int]:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
-        return {"error": "expected a JSON object: flow, step, name, language, params"}, 400
+        return {"error": "expected a JSON object: flow, step, name, language, params, category"}, 400
     values = {key: body.get(key) for key in ("flow", "step", "name", "language")}
     params = body.get("params", [])
-    if not all(isinstance(v, str) for v in values.values()) or not isinstance(params, list):
-        return {"error": "flow, step, name and language are strings; params a list of strings"}, 400
+    category = body.get("category", "marketing")
+    if not all(isinstance(v, str) for v in (*values.values(), category)) or not isinstance(params, list):
+        return {"error": "flow, step, name, language and category are strings; params a list of strings"}, 400
     runtime = current_runtime()
     with runtime.session() as session, session.begin():
         shop = session.get(Shop, current_shop().id, with_for_update=True)
@@ -100,12 +105,33 @@ def set_template() -> tuple[dict[str, Any], int]:
             row = set_whatsapp_template(
                 session, shop, runtime.flows, flow=str(values["flow"]), step=str(values["step"]),
                 name=str(values["name"]), language=str(values["language"]), params=params, now=runtime.clock.now(),
+                category=str(category),
             )  # fmt: skip
         except InvalidAccount as exc:
             return {"error": str(exc), "problems": exc.problems}, 400
         described = {"flow": row.flow, "step": row.step, "name": row.name, "language": row.language,
-                     "params": list(row.params)}  # fmt: skip
+                     "params": list(row.params), "category": row.category}  # fmt: skip
     return {"template": described}, 200
+
+
+@blueprint.put("/<channel>/rates")
+@session_required
+def set_rates(channel: str) -> tuple[dict[str, Any], int]:
+    """The channel's own rates are the ones given (an empty list: the shipped estimates again)."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or set(body) != {"rates"}:
+        return {"error": 'expected {"rates": [{"country", "category", "amount", "currency"}, ...]}'}, 400
+    try:
+        rates = parse_rates(channel, body["rates"])
+    except InvalidRates as exc:
+        return {"error": str(exc), "problems": exc.problems}, 400
+    runtime = current_runtime()
+    with runtime.session() as session, session.begin():
+        shop = session.get(Shop, current_shop().id, with_for_update=True)  # one change of the shop at a time
+        assert shop is not None
+        assert shop.id is not None
+        replace_rates(session, shop.id, channel, rates, runtime.clock.now())
+    return {"channel": _described(channel)}, 200
 
 
 @blueprint.post("/<channel>/test")
@@ -140,6 +166,6 @@ def _described(channel: str | None = None) -> Any:
         assert shop is not None
         described = describe_channels(
             accounts_of(session, shop_id), shop, runtime.settings.app_url, smtp_default=bool(runtime.settings.smtp_url),
-            templates=templates_of(session, shop_id),
+            templates=templates_of(session, shop_id), rates=rates_of(session, shop_id),
         )  # fmt: skip
     return described if channel is None else next(c for c in described if c["channel"] == channel)

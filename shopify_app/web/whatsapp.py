@@ -5,8 +5,9 @@ The check answers `hub.challenge` only when `hub.mode` is `subscribe` and `hub.v
 (403 otherwise). A POST is verified with the shop's app secret (`X-Hub-Signature-256`): otherwise 403 and
 nothing is stored; an unknown shop key is 404; a body that is not JSON 400. Only changes for the shop's own
 phone number id are read. Statuses move the shop's messages forward (sent, delivered, read; failed is
-undelivered). A customer's message opens the 24-hour window for free-text replies; START (or another opt-in
-word) is their consent to the shop's marketing on WhatsApp, STOP (or another opt-out word) ends it.
+undelivered), and their pricing corrects a message's estimated cost (free, or billed in another category).
+A customer's message opens the 24-hour window for free-text replies; START (or another opt-in word) is their
+consent to the shop's marketing on WhatsApp, STOP (or another opt-out word) ends it.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from flows.keywords import Keyword, keyword
 from flows.phones import normalise_phone
 from shopify_app.crypto import DecryptionError
 from shopify_app.messaging.accounts import callback_target, secrets_of
-from shopify_app.messaging.feedback import record_receipt
+from shopify_app.messaging.feedback import record_pricing, record_receipt
 from shopify_app.models import ChannelAccount, MessageStatus, Shop, WhatsAppWindow
 from shopify_app.runtime import current_runtime
 from shopify_app.suppressions import UNSUBSCRIBED, lift_opt_out, suppress
@@ -35,6 +36,9 @@ log = logging.getLogger(__name__)
 blueprint = Blueprint("whatsapp", __name__, url_prefix="/channels/whatsapp")
 
 REPORTED = {"delivered": MessageStatus.DELIVERED, "read": MessageStatus.READ, "failed": MessageStatus.UNDELIVERED}
+# Meta's pricing categories priced as one of the template categories (an international authentication
+# rate, or a marketing message through the Marketing Messages API).
+PRICED_AS = {"authentication_international": "authentication", "marketing_lite": "marketing"}
 
 
 def init_app(app: Flask) -> None:
@@ -98,6 +102,13 @@ def _take(session: Session, shop_id: int, value: dict[str, Any], now: datetime) 
             code = str(errors[0].get("code"))[:20] if errors else None
             record_receipt(session, shop_id=shop_id, provider="whatsapp", provider_message_id=wamid,
                            status=reported, error_code=code, at=now)  # fmt: skip
+        pricing = status.get("pricing")
+        if isinstance(pricing, dict) and isinstance(wamid, str) and wamid:  # with "sent" too, which moves nothing
+            # `billable` is false for a free message; newer versions say so by `type` (free_customer_service...)
+            free = pricing.get("billable") is False or str(pricing.get("type") or "").startswith("free")
+            category = str(pricing.get("category") or "")
+            record_pricing(session, shop_id=shop_id, provider_message_id=wamid, free=free,
+                           category=PRICED_AS.get(category, category) or None)  # fmt: skip
     for message in _objects(value.get("messages")):
         sender = message.get("from")
         number = normalise_phone(f"+{sender}") if isinstance(sender, str) and sender.isdigit() else None

@@ -78,9 +78,9 @@ def _graph_error(code: int) -> dict[str, object]:
 @pytest.mark.parametrize(
     ("code", "status", "failure", "problem", "retry_after"),
     [
-        (131047, 400, Failure.REFUSED, None, None),
-        (132001, 404, Failure.REFUSED, None, None),
-        (132012, 400, Failure.REFUSED, None, None),
+        (131047, 400, Failure.NOT_CARRIED, None, None),
+        (132001, 404, Failure.NOT_CARRIED, None, None),
+        (132012, 400, Failure.NOT_CARRIED, None, None),
         (131049, 400, Failure.NOT_SENT, None, timedelta(hours=24)),
         (131050, 400, Failure.REFUSED, AddressProblem.OPTED_OUT, None),
         (130429, 400, Failure.NOT_SENT, None, None),

@@ -503,6 +503,30 @@ def test_the_first_usable_channel_in_the_merchants_order_is_chosen() -> None:
     )
 
 
+def test_a_channel_the_provider_would_not_carry_the_step_on_gives_way_for_that_step_only() -> None:
+    tuning = FlowTuning(steps={s: StepTuning(channels=("sms", "email")) for s in ("reminder", "second_reminder")})
+    by_sms = checkout(sms_marketing_phone="+14155550123", accepts_sms_marketing=True)
+    facts = checkout_facts(checkout=by_sms, configured_channels=frozenset({"email", "sms"}))
+    moved = entered(ABANDONED, facts, tuning=tuning)
+    first = advance(ABANDONED, tuning, moved.journey, facts, T0 + HOUR)
+    assert first.send is not None
+    assert first.send.channel == "sms"
+
+    refused = SendOutcome(None, T0 + HOUR, unusable=("sms", Reason.CHANNEL_REFUSED))
+    journey = after_send(ABANDONED, start_send(first.journey, first.send), refused)
+
+    assert (journey.status, journey.step, journey.due_at) == (Status.WAITING, "reminder", T0 + HOUR)
+    again = advance(ABANDONED, tuning, journey, facts, T0 + HOUR)
+    assert again.send is not None
+    assert again.send.channel == "email"
+    assert again.send.checks[0] == {"channel": "sms", "outcome": "channel_refused"}
+    sent = handed_over(ABANDONED, again, T0 + HOUR)
+    assert sent.unusable == {}  # the next step may use SMS again
+    second = advance(ABANDONED, tuning, sent, facts, T0 + HOUR + DAY).send
+    assert second is not None
+    assert (second.step, second.channel) == ("second_reminder", "sms")
+
+
 def test_a_step_whose_channels_are_reordered_away_from_email_waits_for_them_to_be_set_up() -> None:
     tuning = FlowTuning(steps={"reminder": StepTuning(channels=("sms",))})
     moved = entered(ABANDONED, checkout_facts(), tuning=tuning)
