@@ -23,6 +23,7 @@ from shopify_app.jobs.consent import EmailUnsubscribeJob, SmsConsentJob
 from shopify_app.jobs.install import SUBSCRIPTIONS_JOB, InstallJob, SubscriptionsJob, enqueue_subscription_updates
 from shopify_app.jobs.prices import TWILIO_PRICE_JOB, TwilioPriceJob
 from shopify_app.jobs.queue import JobReport, JobRunner
+from shopify_app.jobs.replies import WHATSAPP_HELP_JOB, WhatsAppHelpJob
 from shopify_app.jobs.sync import RECONCILE_JOB, SYNC_JOB, backfill_job, enqueue_reconciliations, reconcile_job
 from shopify_app.journeys.hooks import JourneyHooks
 from shopify_app.journeys.lapses import sweep_lapses
@@ -114,6 +115,7 @@ class Worker:
                 EMAIL_UNSUBSCRIBE_JOB: EmailUnsubscribeJob(access),
                 SMS_CONSENT_JOB: SmsConsentJob(access),
                 TWILIO_PRICE_JOB: TwilioPriceJob(runtime),
+                WHATSAPP_HELP_JOB: WhatsAppHelpJob(runtime),
                 SUBSCRIPTIONS_JOB: SubscriptionsJob(access, settings),
             },
             max_claims=settings.event_max_claims,

@@ -110,6 +110,8 @@ def test_an_sms_wording_keeps_the_shops_name_and_the_opt_out(
         ("email", "{% block subject %}Hi{% endblock %} and more", "outside the blocks"),
         ("email", '{% extends "_layout.html" %}', "cannot extend"),
         ("sms", "{% block body %}Hi{% endblock %}", "without blocks"),
+        ("sms", "Our new lamps: https://lumen.example/new", "would go uncounted"),
+        ("email", "{% block subject %}{{ 'see www.lumen.example' }}{% endblock %}", "would go uncounted"),
         ("sms", "{{ content.recovery_url }} " + "Our lamps are handmade in Porto. " * 12, "segments, at most 2"),
     ],
 )

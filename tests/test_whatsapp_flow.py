@@ -130,11 +130,12 @@ def test_templates_are_checked_before_they_are_stored(wa_store: Runtime, db_url:
     result = CliRunner().invoke(main, [
         "channels", "templates", "set", "--shop", SHOP, "--flow", "abandoned_checkout", "--step", "nope",
         "--name", "Cart Reminder", "--language", "english", "--param", "{{ first_name",
+        "--param", "https://lumen.example/sale",
     ], env=chorus_env(db_url))  # fmt: skip
 
     assert result.exit_code == 2
     for problem in ("step: abandoned_checkout has no send step 'nope'", "name: expected", "language: expected",
-                    "params[1]:"):  # fmt: skip
+                    "params[1]:", "params[2]: a link written out would go uncounted"):  # fmt: skip
         assert problem in result.output
 
 
@@ -253,3 +254,30 @@ def test_the_channel_list_shows_each_steps_template(wa_store: Runtime, db_url: s
         }
     ]
     assert "EAAG-token" not in as_json.output
+
+
+def test_help_on_whatsapp_gets_the_shops_help_text_as_free_text_inside_the_window_only(
+    wa_store: Runtime, graph: responses.RequestsMock, db: Db
+) -> None:
+    run_worker(wa_store, RECEIVED_AT)  # the shop's profile, with its name, is in the mirror
+    client = create_app(wa_store).test_client()
+    key = db.one(Shop).callback_key
+
+    def write(text: str) -> None:
+        body = webhook(inbound(text))
+        headers = {"X-Hub-Signature-256": webhook_signature(APP_SECRET, body), "Content-Type": "application/json"}
+        assert client.post(f"/channels/whatsapp/{key}", data=body, headers=headers).status_code == 200
+
+    write("HELP")
+    run_worker(wa_store, RECEIVED_AT + timedelta(minutes=1))
+
+    [call] = graph.calls
+    sent = json.loads(call.request.body or b"")
+    assert (sent["to"], sent["type"]) == ("14155550123", "text")
+    assert sent["text"]["body"].startswith("Lumen Lamps: marketing messages")
+    assert sent["text"]["body"].endswith("Reply STOP to opt out.")
+    assert db.all(Message) == []  # a reply, not a message of any journey: never counted
+
+    write("info")  # answered only while the window it opened lasts: this job runs a day later
+    run_worker(wa_store, RECEIVED_AT + timedelta(hours=24, minutes=1))
+    assert len(graph.calls) == 1

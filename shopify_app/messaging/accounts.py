@@ -36,7 +36,7 @@ from flows.phones import normalise_phone
 from shopify_app.crypto import SecretBox
 from shopify_app.journeys.catalog import FlowCatalog
 from shopify_app.messaging.costs import ANY_COUNTRY, WHATSAPP_CATEGORIES, OwnRate, describe_rates
-from shopify_app.messaging.render import parameters_environment
+from shopify_app.messaging.render import LITERAL_LINK, has_literal_link, parameters_environment
 from shopify_app.models import ChannelAccount, ChannelRate, Shop, WhatsAppTemplate
 
 PROVIDERS = {"sms": ("twilio",), "whatsapp": ("meta",), "email": ("sendgrid",)}
@@ -351,9 +351,12 @@ def set_whatsapp_template(
             problems.append(f"params[{number}]: expected a template of at most {MAX_VALUE_LENGTH} characters")
             continue
         try:
-            env.parse(param)
+            tree = env.parse(param)
         except TemplateSyntaxError as exc:
             problems.append(f"params[{number}]: {exc.message}")
+            continue
+        if has_literal_link(tree):
+            problems.append(f"params[{number}]: {LITERAL_LINK}")
     if problems:
         raise InvalidAccount(problems)
     row = session.exec(

@@ -111,6 +111,12 @@ class EmailChannel:
 SMS_OPT_OUT = "Reply STOP to opt out"
 
 
+def help_text(shop_name: str, shop_email: str | None) -> str:
+    """What a customer who texts HELP gets back, on SMS or WhatsApp."""
+    contact = f" Questions: {shop_email}." if shop_email else ""
+    return f"{shop_name}: marketing messages about your orders and offers.{contact} {SMS_OPT_OUT}."
+
+
 class SmsChannel:
     """Marketing SMS: the shop's name first, the opt-out instruction last, at most as long as its step allows."""
 

@@ -11,6 +11,7 @@ layout, which keeps the greeting, the postal address and the unsubscribe link wh
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -205,10 +206,26 @@ def _syntax_problems(env: SandboxedEnvironment, source: str) -> list[str]:
         return [f"line {exc.lineno}: {exc.message}"]
     if any(True for _ in tree.find_all(nodes.Extends)):
         return ["a wording cannot extend another template: the shop's layout is always used"]
+    if has_literal_link(tree):
+        return [LITERAL_LINK]
     stray = [n for n in tree.body if not isinstance(n, nodes.Block) and not _blank(n)]
     if any(isinstance(n, nodes.Block) for n in tree.body) and stray:
         return ["text outside the blocks would never be sent: put it inside subject, html or text"]
     return []
+
+
+LITERAL_LINK = (
+    "a link written out would go uncounted: use the content's links (content.recovery_url, item.url, "
+    "content.sender.shop_url), which every message carries as short links"
+)
+_LINK = re.compile(r"(?i)\b(?:https?://|www\.)")
+
+
+def has_literal_link(tree: nodes.Template) -> bool:
+    """A URL in the template's own text or string constants (not one that comes from the content)."""
+    texts = [n.data for n in tree.find_all(nodes.TemplateData)]
+    texts += [n.value for n in tree.find_all(nodes.Const) if isinstance(n.value, str)]
+    return any(_LINK.search(text) for text in texts)
 
 
 def _blank(node: nodes.Node) -> bool:

@@ -21,7 +21,7 @@ from flows.phones import normalise_phone
 from shopify_app.crypto import DecryptionError
 from shopify_app.jobs.prices import ask_price_later
 from shopify_app.messaging.accounts import callback_target, secrets_of
-from shopify_app.messaging.channels import SMS_OPT_OUT
+from shopify_app.messaging.channels import help_text
 from shopify_app.messaging.feedback import record_receipt
 from shopify_app.messaging.sms_consent import sms_opt_in, sms_opt_out
 from shopify_app.models import ChannelAccount, MessageStatus
@@ -86,8 +86,7 @@ def inbound(key: str) -> Response:
             sms_opt_in(session, caller.shop_id, number, now)
             log.info("shop %s: a number opted in to SMS again by keyword", caller.shop_id)
             return _twiml(None)
-    contact = f" Questions: {caller.shop_email}." if caller.shop_email else ""
-    return _twiml(f"{caller.shop_name}: marketing texts about your orders and offers.{contact} {SMS_OPT_OUT}.")
+    return _twiml(help_text(caller.shop_name, caller.shop_email))
 
 
 def _verified(session: Session, key: str) -> _Caller:

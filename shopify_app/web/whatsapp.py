@@ -7,7 +7,8 @@ nothing is stored; an unknown shop key is 404; a body that is not JSON 400. Only
 phone number id are read. Statuses move the shop's messages forward (sent, delivered, read; failed is
 undelivered), and their pricing corrects a message's estimated cost (free, or billed in another category).
 A customer's message opens the 24-hour window for free-text replies; START (or another opt-in word) is their
-consent to the shop's marketing on WhatsApp, STOP (or another opt-out word) ends it.
+consent to the shop's marketing on WhatsApp, STOP (or another opt-out word) ends it, HELP (or INFO) gets the
+shop's help text in reply.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from connectors.whatsapp.cloud import valid_webhook_signature
 from flows.keywords import Keyword, keyword
 from flows.phones import normalise_phone
 from shopify_app.crypto import DecryptionError
+from shopify_app.jobs.replies import answer_help_later
 from shopify_app.messaging.accounts import callback_target, secrets_of
 from shopify_app.messaging.feedback import record_pricing, record_receipt
 from shopify_app.models import ChannelAccount, MessageStatus, Shop, WhatsAppWindow
@@ -126,6 +128,8 @@ def _take(session: Session, shop_id: int, value: dict[str, Any], now: datetime) 
         elif said is Keyword.OPT_IN:
             window.opted_in_at = now  # asked, in their own words, for the shop's messages here
             lift_opt_out(session, shop_id=shop_id, channel="whatsapp", address=number)
+        elif said is Keyword.HELP:
+            answer_help_later(session, window, now)  # free text, inside the window this message opened
 
 
 def _opened_window(session: Session, shop_id: int, number: str, now: datetime) -> WhatsAppWindow:
