@@ -129,6 +129,17 @@ class CustomerFacts:
 
 
 @dataclass(frozen=True)
+class ContactFacts:
+    """The person a journey is about, as Chorus knows them across every record that named them."""
+
+    contact_id: int
+    timezone: str | None = None  # IANA, from their address or number; None: the shop's
+    country: str | None = None
+    province: str | None = None
+    language: str | None = None
+
+
+@dataclass(frozen=True)
 class ShopFacts:
     installed: bool
     name: str | None
@@ -144,6 +155,7 @@ class Facts:
     """Everything one decision about one journey may look at, as of one instant."""
 
     shop: ShopFacts
+    contact: ContactFacts | None = None  # None: nobody Chorus knows yet
     customer: CustomerFacts | None = None
     checkout: CheckoutFacts | None = None
     order: OrderFacts | None = None

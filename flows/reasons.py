@@ -29,6 +29,7 @@ class Reason(StrEnum):
     NOTHING_LEFT = "nothing_left"  # every item was deleted or sold out
     NOTHING_TO_OFFER = "nothing_to_offer"  # no related product can be bought now
     SHOP_UNINSTALLED = "shop_uninstalled"
+    MERGED = "merged"  # its contact turned out to be another's, whose journey in the flow began first
     FLOW_DISABLED = "flow_disabled"
     STEP_DISABLED = "step_disabled"
     TOO_OLD = "too_old"
@@ -84,6 +85,7 @@ _DESCRIPTIONS = {
     Reason.NOTHING_LEFT: "nothing in it can still be bought",
     Reason.NOTHING_TO_OFFER: "no related product can be bought now",
     Reason.SHOP_UNINSTALLED: "the shop uninstalled Chorus",
+    Reason.MERGED: "the customer turned out to be someone already on this flow, whose journey goes on",
     Reason.FLOW_DISABLED: "the shop switched this flow off",
     Reason.STEP_DISABLED: "the shop switched this step off",
     Reason.TOO_OLD: "older than the flow's cutoff",

@@ -23,7 +23,7 @@ from shopify_app.crypto import SecretBox
 from shopify_app.db import migrate
 from shopify_app.db.engine import make_engine
 from shopify_app.messaging.links import UnsubscribeLinks
-from shopify_app.models import Customer, Decision, Journey, Message, Shop, Suppression
+from shopify_app.models import Contact, ContactIdentity, Customer, Decision, Journey, Message, Shop, Suppression
 from shopify_app.runtime import Runtime
 from shopify_app.shopify.subscriptions import SUBSCRIBED_TOPICS
 from shopify_app.shops import register_shop
@@ -236,6 +236,12 @@ def test_journeys_and_messages_of_the_old_release_go_on_as_they_were(
     assert [(d.step, d.outcome) for d in db.all(Decision, Decision.journey_id == old.sent)] == [
         ("enrol", "waiting"), ("reminder", "sent"),
     ]  # fmt: skip
+    # The customer became a contact, known by their id and email; the journey and its message refer to it.
+    [contact] = db.all(Contact)
+    assert contact.customer_id == 501
+    assert {(i.kind, i.value) for i in db.all(ContactIdentity)} == {("customer", "501"), ("email", "ada@example.com")}
+    assert reminded.contact_id == contact.id
+    assert db.one(Message, Message.address == "ada@example.com").contact_id == contact.id
 
 
 def flows_of(runtime: Runtime, domain: str) -> dict[str, tuple[bool, int]]:

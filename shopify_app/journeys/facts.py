@@ -25,6 +25,7 @@ from flows.facts import (
     CheckoutFacts,
     CheckoutLine,
     Consent,
+    ContactFacts,
     CustomerFacts,
     Facts,
     OrderFacts,
@@ -34,8 +35,9 @@ from flows.facts import (
     VariantNow,
 )
 from flows.phones import normalise_phone
+from shopify_app.contacts import CUSTOMER, EMAIL, PHONE, contacts_of
 from shopify_app.db.statements import among
-from shopify_app.models import Checkout, Customer, Order, Product, Shop, Suppression, Variant, WhatsAppWindow
+from shopify_app.models import Checkout, Contact, Customer, Order, Product, Shop, Suppression, Variant, WhatsAppWindow
 from shopify_app.models.mirror import in_stock
 from shopify_app.suppressions import UNSUBSCRIBED
 
@@ -81,8 +83,28 @@ def gather_many(
                 found[subject] = _with_related(session, shop.id, found[subject])
         case _:
             found = _customer_facts(mirror, list(subjects), base)
-    found = _with_suppressions(mirror, found)
+    found = _with_contacts(mirror, _with_suppressions(mirror, found))
     return _with_whatsapp_opt_ins(mirror, found) if "whatsapp" in configured else found
+
+
+def _with_contacts(mirror: _Mirror, found: dict[str, Facts]) -> dict[str, Facts]:
+    """Each subject's contact: the one its customer id, else its email, else its number belongs to."""
+
+    def named(facts: Facts) -> list[tuple[str, str]]:
+        customer = [(CUSTOMER, str(facts.customer_id))] if facts.customer_id is not None else []
+        return [*customer, (EMAIL, facts.email or ""), (PHONE, facts.phone or "")]
+
+    owners = contacts_of(mirror.session, mirror.shop_id, {i for f in found.values() for i in named(f) if i[1]})
+    if not owners:
+        return found
+    wanted = among(mirror.session, col(Contact.id), set(owners.values()))
+    rows = {c.id: c for c in mirror.session.exec(select(Contact).where(Contact.shop_id == mirror.shop_id, wanted))}
+    for subject, facts in found.items():
+        contact = rows.get(next((owners[i] for i in named(facts) if i in owners), None))
+        if contact is not None and contact.id is not None:
+            described = ContactFacts(contact.id, contact.timezone, contact.country, contact.province, contact.language)
+            found[subject] = replace(facts, contact=described)
+    return found
 
 
 def _consent(customer: Customer | None, channel: str) -> Consent:

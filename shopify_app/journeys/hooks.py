@@ -17,12 +17,14 @@ from collections import defaultdict
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
 
 from sqlmodel import Session
 
 from flows import engine
 from flows.definition import FlowDefinition
 from flows.engine import Precedents
+from flows.facts import Facts
 from flows.journey import Status
 from flows.reasons import Reason
 from shopify_app.journeys import store
@@ -35,6 +37,7 @@ from shopify_app.models import Shop
 from shopify_app.runtime import Runtime
 
 ConfiguredChannels = Callable[[Session, Shop], frozenset[str]]
+T = TypeVar("T", str, int)
 
 
 @dataclass(frozen=True)
@@ -96,9 +99,14 @@ class JourneyHooks:
         if not candidates:
             return 0
         last = rows.last_entries(shop_id, definition.name, candidates)
-        keys = {s: store.customer_key(facts[s].customer_id, facts[s].email) for s in candidates}
+        contacts = {s: _contact_id(facts[s]) for s in candidates}
+        keys = {s: store.customer_key(facts[s].customer_id, facts[s].email, contacts[s]) for s in candidates}
         exclusive = definition.entry.one_active_per_customer
-        active = rows.active_by_customer(shop_id, definition.name, _set(keys.values())) if exclusive else {}
+        active = (
+            rows.active_by_customer(shop_id, definition.name, _set(keys.values()), _set(contacts.values()))
+            if exclusive
+            else {}
+        )
         entered = 0
         for subject in candidates:
             key = keys[subject]
@@ -250,8 +258,12 @@ def _some(value: str | None) -> tuple[str, ...]:
     return (value,) if value else ()
 
 
-def _set(values: Collection[str | None]) -> list[str]:
-    return sorted({v for v in values if v})
+def _contact_id(facts: Facts) -> int | None:
+    return facts.contact.contact_id if facts.contact is not None else None
+
+
+def _set(values: Collection[T | None]) -> list[T]:
+    return sorted({v for v in values if v is not None and v != ""})
 
 
 def _id(shop: Shop) -> int:

@@ -57,15 +57,19 @@ class JourneyRow:
     created_at: datetime
     updated_at: datetime
     unusable: dict[str, str]
+    contact_id: int | None
 
 
 FIELDS = tuple(f.name for f in fields(JourneyRow))
 # What a decision may change: not the id, shop, flow, subject, nor when the row was made.
-_WRITTEN = (*FIELDS[4:15], "updated_at", "unusable")
+_WRITTEN = (*FIELDS[4:15], "updated_at", "unusable", "contact_id")
 
 
-def customer_key(customer_id: int | None, email: str | None) -> str | None:
-    """Who a journey is about, until contacts exist: the Shopify customer id, else the lower-cased email."""
+def customer_key(customer_id: int | None, email: str | None, contact_id: int | None = None) -> str | None:
+    """Who a journey is about, for one active journey each: its contact; else (a subject not seen since
+    contacts came) the Shopify customer id, else the lower-cased email."""
+    if contact_id is not None:
+        return f"contact:{contact_id}"
     if customer_id is not None:
         return f"id:{customer_id}"
     return f"email:{email}" if email else None
@@ -108,15 +112,28 @@ class JourneyRows:
         ties = [_JOURNEYS.c.flow == flow, among(self.session, _JOURNEYS.c.subject, subjects)]
         return {row.subject: row for row in self._locked(shop_id, OPEN_STATES, ties)}
 
-    def active_by_customer(self, shop_id: int, flow: str, keys: Collection[str]) -> dict[str, list[JourneyRow]]:
-        """The active journeys of these customers in the flow (where it allows one each)."""
-        if not keys:
+    def active_by_customer(
+        self, shop_id: int, flow: str, keys: Collection[str], contact_ids: Collection[int] = ()
+    ) -> dict[str, list[JourneyRow]]:
+        """The active journeys of these customers in the flow (where it allows one each), by key: those holding
+        the key, and those of the key's contact whatever key they hold (one taken before contacts)."""
+        if not keys and not contact_ids:
             return {}
         found: dict[str, list[JourneyRow]] = {}
-        ties = [_JOURNEYS.c.flow == flow, among(self.session, _JOURNEYS.c.exclusive_key, keys)]
+        c = _JOURNEYS.c
+        ties = [
+            c.flow == flow,
+            or_(among(self.session, c.exclusive_key, keys), among(self.session, c.contact_id, contact_ids)),
+        ]
         for row in self._locked(shop_id, ACTIVE_STATES, ties):
-            found.setdefault(row.exclusive_key or "", []).append(row)
+            named = {row.exclusive_key or "", customer_key(None, None, row.contact_id) or ""}
+            for key in sorted(k for k in named if k):
+                found.setdefault(key, []).append(row)
         return found
+
+    def active_of_contacts(self, shop_id: int, contact_ids: Collection[int]) -> list[JourneyRow]:
+        """The active journeys of these contacts, in every flow."""
+        return self._locked(shop_id, ACTIVE_STATES, [among(self.session, _JOURNEYS.c.contact_id, contact_ids)])
 
     def touching(
         self,
@@ -199,6 +216,7 @@ class JourneyRows:
             id=None, shop_id=shop_id, flow=definition.name, subject=subject, customer_id=None, email=None,
             exclusive_key=None, state=Status.INELIGIBLE.value, step=None, reason="new", due_at=None, entered_at=None,
             arrived_at=None, previous_at=None, performed={}, created_at=now, updated_at=now, unusable={},
+            contact_id=None,
         )  # fmt: skip
         self._new.append(row)
         return row
@@ -225,6 +243,7 @@ class JourneyRows:
         if facts is not None:
             row.customer_id = facts.customer_id if facts.customer_id is not None else row.customer_id
             row.email = facts.email or row.email
+            row.contact_id = facts.contact.contact_id if facts.contact is not None else row.contact_id
         row.state = journey.status.value
         row.step = journey.step
         row.reason = journey.reason.value
@@ -235,7 +254,9 @@ class JourneyRows:
         row.performed = {step: str(outcome) for step, outcome in journey.performed.items()}
         row.unusable = {channel: str(why) for channel, why in journey.unusable.items()}
         exclusive = definition is not None and definition.entry.one_active_per_customer and journey.active
-        row.exclusive_key = customer_key(row.customer_id, row.email) if exclusive else None
+        # An active journey keeps the key it took (one taken before contacts stays until the journey ends).
+        key = row.exclusive_key or customer_key(row.customer_id, row.email, row.contact_id)
+        row.exclusive_key = key if exclusive else None
         row.updated_at = now
         if row.id is not None:
             self._touched[row.id] = row

@@ -9,7 +9,9 @@ from typing import Any
 from sqlalchemy import ColumnElement, or_
 from sqlmodel import Session, col, select
 
-from shopify_app.models import Customer, Decision, Journey, Message, WebhookEvent
+from flows.phones import normalise_phone
+from shopify_app.contacts import CUSTOMER, EMAIL, PHONE, contacts_of
+from shopify_app.models import ContactIdentity, Customer, Decision, Journey, Message, WebhookEvent
 
 LIMIT = 1000  # entries of each kind
 
@@ -31,9 +33,18 @@ def timeline(
             select(Customer).where(Customer.shop_id == shop_id, or_(*named) if named else col(Customer.id).is_(None))
         )
     )
-    ids = [c.customer_id for c in people]
-    emails = {e for e in [email, *(c.email for c in people)] if e}
-    addresses = emails | ({phone} if phone else set())
+    # The contacts these name, and every address they were seen with: one person's whole story.
+    known_as = [(EMAIL, email or ""), (PHONE, normalise_phone(phone) or "")]
+    known_as += [(CUSTOMER, str(c.customer_id)) for c in people]
+    contact_ids = sorted(set(contacts_of(session, shop_id, [i for i in known_as if i[1]]).values()))
+    seen_as = session.exec(
+        select(ContactIdentity).where(
+            ContactIdentity.shop_id == shop_id, col(ContactIdentity.contact_id).in_(contact_ids)
+        )
+    ).all()
+    ids = sorted({c.customer_id for c in people} | {int(i.value) for i in seen_as if i.kind == CUSTOMER})
+    emails = {e for e in [email, *(c.email for c in people), *(i.value for i in seen_as if i.kind == EMAIL)] if e}
+    addresses = emails | {a for a in [phone, *(i.value for i in seen_as if i.kind == PHONE)] if a}
     entries: list[tuple[datetime, str, int, dict[str, Any]]] = []
 
     for event in session.exec(
@@ -51,7 +62,12 @@ def timeline(
         j.id: j
         for j in session.exec(
             select(Journey).where(
-                Journey.shop_id == shop_id, or_(col(Journey.customer_id).in_(ids), col(Journey.email).in_(emails))
+                Journey.shop_id == shop_id,
+                or_(
+                    col(Journey.customer_id).in_(ids),
+                    col(Journey.email).in_(emails),
+                    col(Journey.contact_id).in_(contact_ids),
+                ),
             )
         )
     }

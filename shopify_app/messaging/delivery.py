@@ -434,7 +434,7 @@ class SendProtocol:
             new.append(
                 {"shop_id": journey.shop_id, "journey_id": journey.id, "flow": journey.flow, "step": intent.step,
                  "channel": intent.channel, "address": intent.address, "payload": {},
-                 "status": MessageStatus.SENDING, "attempts": 0, "created_at": now}
+                 "status": MessageStatus.SENDING, "attempts": 0, "created_at": now, "contact_id": journey.contact_id}
             )  # fmt: skip
         if cancelled:
             session.execute(update(table).where(table.c.id.in_(cancelled)).values(status=MessageStatus.CANCELLED))

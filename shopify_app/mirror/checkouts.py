@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from shopify_app.contacts import Seen, observe
 from shopify_app.events.context import WebhookContext
 from shopify_app.mirror import fields
 from shopify_app.mirror.customers import customer_from_webhook, write_customer
@@ -38,7 +39,11 @@ def on_checkout(ctx: WebhookContext) -> None:
     checkout.total_price = fields.amount(payload.get("total_price"))
     checkout.customer_locale = fields.text(payload.get("customer_locale"))
     checkout.country_code = fields.text(address.get("country_code"))
+    checkout.province_code = fields.text(address.get("province_code"))
     checkout.created_at = fields.instant(payload.get("created_at"))
     checkout.updated_at = updated_at
     checkout.completed_at = fields.instant(payload.get("completed_at"))
     checkout.closed_at = fields.instant(payload.get("closed_at"))
+    seen = Seen(checkout.customer_id, (checkout.email,), (checkout.sms_marketing_phone, checkout.phone),
+                checkout.country_code, checkout.province_code, checkout.customer_locale)  # fmt: skip
+    observe(ctx.session, ctx.mirror.shop_id, seen, ctx.now)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
+from shopify_app.contacts import Seen, observe
 from shopify_app.events.context import MirrorWrite, WebhookContext
 from shopify_app.mirror import fields
 from shopify_app.mirror.store import RowCache, is_newer, locked_row
@@ -50,6 +51,7 @@ def customer_from_webhook(payload: dict[str, Any]) -> CustomerRecord | None:
         first_name=fields.text(payload.get("first_name")),
         last_name=fields.text(payload.get("last_name")),
         country_code=fields.text(fields.obj(payload, "default_address").get("country_code")),
+        province_code=fields.text(fields.obj(payload, "default_address").get("province_code")),
         locale=fields.text(payload.get("locale")),
         state=fields.text(payload.get("state")),
         created_at=fields.instant(payload.get("created_at")),
@@ -80,12 +82,16 @@ def write_customer(write: MirrorWrite, record: CustomerRecord | None) -> Custome
         customer.first_name = record.first_name
         customer.last_name = record.last_name
         customer.country_code = record.country_code or customer.country_code
+        customer.province_code = record.province_code if record.country_code else customer.province_code
         customer.locale = record.locale or customer.locale
         customer.state = record.state
         customer.created_at = record.created_at or customer.created_at
         customer.updated_at = record.updated_at
     write_consent(write, customer, "email", record.email_consent)
     write_consent(write, customer, "sms", record.sms_consent)
+    seen = Seen(customer.customer_id, (customer.email,), (customer.phone,), customer.country_code,
+                customer.province_code, customer.locale)  # fmt: skip
+    observe(write.session, write.shop_id, seen, write.now)
     return customer
 
 

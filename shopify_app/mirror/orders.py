@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import or_, update
 from sqlmodel import col
 
+from shopify_app.contacts import Seen, observe
 from shopify_app.events.context import MirrorWrite, WebhookContext
 from shopify_app.mirror import fields
 from shopify_app.mirror.customers import customer_from_webhook, write_customer
@@ -95,6 +96,7 @@ def write_order(
     order.customer_id = record.customer_id
     order.email = record.email
     order.phone = record.phone
+    observe(write.session, write.shop_id, Seen(record.customer_id, (record.email,), (record.phone,)), write.now)
     order.source_name = record.source_name
     order.financial_status = record.financial_status
     order.fulfillment_status = record.fulfillment_status

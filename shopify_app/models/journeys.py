@@ -51,6 +51,7 @@ class Journey(SQLModel, table=True):
         Index("ix_journeys_shop_subject", "shop_id", "subject"),
         Index("ix_journeys_shop_customer", "shop_id", "customer_id"),
         Index("ix_journeys_shop_email", "shop_id", "email"),
+        Index("ix_journeys_contact", "contact_id"),
     )  # fmt: skip
 
     id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
@@ -75,6 +76,9 @@ class Journey(SQLModel, table=True):
     # The channels the provider would not let carry the current step (a WhatsApp template it refused): channel
     # -> reason. The step is decided again without them; emptied when the journey moves on.
     unusable: dict[str, str] = Field(default_factory=dict, sa_type=JSON, sa_column_kwargs={"server_default": "{}"})
+    # The person it is about (None until known: a journey of before contacts, whose subject has not been seen
+    # since). No foreign key: merging and erasing contacts rewrite these rows themselves (see `contacts`).
+    contact_id: int | None = Field(default=None, sa_type=BigId)
 
 
 class Decision(SQLModel, table=True):

@@ -44,6 +44,7 @@ class Message(SQLModel, table=True):
         Index("ix_messages_status_lease", "status", "lease_until"),
         Index("ix_messages_shop_created", "shop_id", "created_at"),
         Index("ix_messages_shop_address", "shop_id", "address"),
+        Index("ix_messages_contact_sent", "contact_id", "sent_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
@@ -70,6 +71,7 @@ class Message(SQLModel, table=True):
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     read_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    contact_id: int | None = Field(default=None, sa_type=BigId)  # as the journey's (no foreign key: see there)
 
     @property
     def subject(self) -> str | None:

@@ -97,6 +97,7 @@ class Customer(Rewritten, table=True):
     first_name: str | None = None
     last_name: str | None = None
     country_code: str | None = Field(default=None, max_length=2)
+    province_code: str | None = Field(default=None, max_length=10)  # of their default address
     locale: str | None = Field(default=None, max_length=20)
     state: str | None = Field(default=None, max_length=20)
     created_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -161,6 +162,7 @@ class Checkout(Rewritten, table=True):
     total_price: Decimal | None = Field(default=None, sa_type=Amount)
     customer_locale: str | None = Field(default=None, max_length=20)
     country_code: str | None = Field(default=None, max_length=2)
+    province_code: str | None = Field(default=None, max_length=10)
     created_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     updated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     completed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -14,12 +14,15 @@ from sqlmodel import Session, SQLModel, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from flows.phones import normalise_phone
+from shopify_app.contacts import CUSTOMER, EMAIL, PHONE, contacts_of
 from shopify_app.events.context import PermanentEventError
 from shopify_app.mirror import fields
 from shopify_app.models import (
     Checkout,
     Click,
     ConsentRecord,
+    Contact,
+    ContactIdentity,
     Customer,
     Decision,
     EventStatus,
@@ -75,6 +78,8 @@ class Identity:
 @dataclass
 class Footprint:
     customers: list[Customer] = field(default_factory=list)
+    contacts: list[Contact] = field(default_factory=list)
+    contact_identities: list[ContactIdentity] = field(default_factory=list)
     consent_records: list[ConsentRecord] = field(default_factory=list)
     orders: list[Order] = field(default_factory=list)
     checkouts: list[Checkout] = field(default_factory=list)
@@ -104,7 +109,24 @@ def find_footprint(
     customer_ids, emails = _ties(identity, found.customers)
     # Emails as stored (lower-cased) and numbers as channels address them (E.164).
     phones = [normalise_phone(identity.phone), *(normalise_phone(c.phone, c.country_code) for c in found.customers)]
-    addresses = {a for a in [identity.email, identity.phone, *phones, *(c.email for c in found.customers)] if a}
+    # The contacts any of these name, and every address they were seen with: all of it is the customer's.
+    known_as = [(CUSTOMER, str(i)) for i in customer_ids] + [(EMAIL, e) for e in emails]
+    known_as += [(PHONE, p) for p in phones if p]
+    contact_ids = sorted(set(contacts_of(session, shop_id, known_as).values()))
+    found.contacts = _rows(
+        session, select(Contact).where(Contact.shop_id == shop_id, col(Contact.id).in_(contact_ids)), Contact, lock
+    )
+    found.contact_identities = _rows(
+        session,
+        select(ContactIdentity).where(
+            ContactIdentity.shop_id == shop_id, col(ContactIdentity.contact_id).in_(contact_ids)
+        ),
+        ContactIdentity,
+        lock,
+    )
+    emails = sorted({*emails, *(i.value for i in found.contact_identities if i.kind == EMAIL)})
+    phones += [i.value for i in found.contact_identities if i.kind == PHONE]
+    addresses = {a for a in [identity.email, identity.phone, *phones, *emails] if a}
     found.consent_records = _rows(
         session,
         select(ConsentRecord).where(ConsentRecord.shop_id == shop_id, col(ConsentRecord.customer_id).in_(customer_ids)),
@@ -128,7 +150,7 @@ def find_footprint(
     )
     subjects = [c.token for c in found.checkouts] + [str(o.order_id) for o in found.orders]
     subjects += [str(i) for i in customer_ids]
-    journey_ties = [col(Journey.subject).in_(subjects)]
+    journey_ties = [col(Journey.subject).in_(subjects), col(Journey.contact_id).in_(contact_ids)]
     if customer_ids:
         journey_ties.append(col(Journey.customer_id).in_(customer_ids))
     if emails:
@@ -147,7 +169,11 @@ def find_footprint(
         session,
         select(Message).where(
             Message.shop_id == shop_id,
-            or_(col(Message.address).in_(addresses), col(Message.journey_id).in_(journey_ids)),
+            or_(
+                col(Message.address).in_(addresses),
+                col(Message.journey_id).in_(journey_ids),
+                col(Message.contact_id).in_(contact_ids),
+            ),
         ),
         Message,
         lock,

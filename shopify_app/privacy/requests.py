@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import delete, update
 from sqlmodel import Session, SQLModel, col, select
 
+from shopify_app.contacts import erase as erase_contacts
 from shopify_app.events.context import PermanentEventError, WebhookContext
 from shopify_app.mirror import fields
 from shopify_app.models import Link, PrivacyRequest, Shop, WebhookEvent
@@ -123,6 +124,7 @@ def _erase(session: Session, found: Footprint, *, home: str) -> None:
         message.address = REDACTED
         message.payload = {}
         message.error = None
+        message.contact_id = None
     for click in found.clicks:  # kept for counts, without the browser that made them
         click.user_agent = None
     message_ids = [m.id for m in found.messages]
@@ -130,6 +132,10 @@ def _erase(session: Session, found: Footprint, *, home: str) -> None:
         session.execute(update(Link).where(col(Link.message_id).in_(message_ids)).values(target=home))
     for journey in found.journeys:  # kept for counts, without whom they were about
         journey.email = journey.exclusive_key = None
+        journey.contact_id = None
+    if found.contacts:
+        session.flush()  # nothing refers to them any more
+        erase_contacts(session, found.contacts[0].shop_id, [c.id for c in found.contacts if c.id is not None])
     for decision in found.decisions:
         decision.detail = {k: v for k, v in decision.detail.items() if k != "error"}
 
@@ -165,6 +171,8 @@ def _export(found: Footprint, identity: Identity, now: datetime) -> dict[str, An
         "generated_at": now.isoformat(),
         "customer": {"id": identity.customer_id, "email": identity.email, "phone": identity.phone},
         "profiles": rows(found.customers),
+        "contacts": rows(found.contacts),
+        "identities": rows(found.contact_identities),
         "consent_history": rows(found.consent_records),
         "orders": rows(found.orders),
         "checkouts": rows(found.checkouts),

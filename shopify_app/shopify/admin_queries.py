@@ -334,6 +334,7 @@ query Customers($first: Int!, $after: String, $query: String) {
       updatedAt
       defaultAddress {
         countryCodeV2
+        provinceCode
       }
       defaultEmailAddress {
         emailAddress

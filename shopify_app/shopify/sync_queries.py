@@ -115,6 +115,7 @@ class CustomerRecord:
     updated_at: datetime | None
     email_consent: MarketingConsent | None  # None when the customer has no email address
     sms_consent: MarketingConsent | None  # None when the customer has no phone number
+    province_code: str | None = None  # of the default address, e.g. "FL"
 
 
 @dataclass(frozen=True)
@@ -365,6 +366,7 @@ def _customer(node: Mapping[str, Any]) -> CustomerRecord:
         first_name=_text(node.get("firstName")),
         last_name=_text(node.get("lastName")),
         country_code=_text((node.get("defaultAddress") or {}).get("countryCodeV2")),
+        province_code=_text((node.get("defaultAddress") or {}).get("provinceCode")),
         locale=_text(node.get("locale")),
         state=_lower(node.get("state")),
         created_at=_instant_or_none(node.get("createdAt")),
