@@ -19,6 +19,7 @@ from sqlmodel import col, select
 
 from connectors.delivery import DeliveryError
 from flows.definition import DefinitionError
+from flows.policy import InvalidPolicy
 from shopify_app.clock import Clock, FrozenClock, parse_instant
 from shopify_app.crypto import generate_key
 from shopify_app.events.replay import requeue_events
@@ -67,6 +68,7 @@ from shopify_app.messaging.wording import (
 from shopify_app.models import EventStatus, Shop, WebhookEvent
 from shopify_app.runtime import Runtime
 from shopify_app.settings import ConfigError, Settings
+from shopify_app.shop_policy import policy_of, set_policy
 from shopify_app.shops import InvalidShopDomain, register_shop
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -225,6 +227,65 @@ def shops_add(runtime: Runtime, domain: str, token: str, webhook_secret: str | N
         except InvalidShopDomain as exc:
             raise click.BadParameter(str(exc), param_hint="DOMAIN") from None
         click.echo(f"shop {shop.domain} registered")
+
+
+@shops.command("set")
+@click.argument("domain")
+@click.option("--cap", help="Marketing messages per contact across channels and flows, e.g. 1/16h,5/7d.")
+@click.option("--cap-channel", "cap_channel", multiple=True, help="A channel's own cap, e.g. sms=2/7d (repeat).")
+@click.option("--quiet-hours", "quiet_hours", help="Sending windows, recipient's time: email=09:00-20:00,sms=...")
+@click.option("--budget", help="Monthly budget per paid channel, e.g. sms=50,whatsapp=30 (none removes one).")
+@click.option("--region", multiple=True, help="A country's channel order, e.g. BR=whatsapp,sms (repeat).")
+@click.option(
+    "--growth-threshold", "growth_threshold", help="Monthly active customers from which SMS and WhatsApp join."
+)
+@click.option(
+    "--double-opt-in", "double_opt_in", help="Channels whose Chorus opt-ins need confirming: email (none: off)."
+)
+@with_runtime
+def shops_set(runtime: Runtime, domain: str, **options: Any) -> None:
+    """Set the shop's channel policy; what is not given stays as it is."""
+    names = {"cap": "caps", "cap_channel": "channel_caps", "budget": "budgets", "region": "regions"}
+    changes = {names.get(k, k): list(v) if isinstance(v, tuple) else v for k, v in options.items() if v}
+    if not changes:
+        raise click.UsageError("nothing to set: see chorus shops set --help")
+    shop_id, _shop = _registered_shop(runtime, domain)
+    with runtime.session() as session, session.begin():
+        shop = session.get(Shop, shop_id, with_for_update=True)
+        assert shop is not None
+        try:
+            policy = set_policy(shop, changes)
+        except InvalidPolicy as exc:
+            raise click.UsageError("\n".join(exc.problems)) from None
+    click.echo(_policy_lines(policy.as_json()))
+
+
+@shops.command("show")
+@click.argument("domain")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@with_runtime
+def shops_show(runtime: Runtime, domain: str, as_json: bool) -> None:
+    """The shop's channel policy, defaults included."""
+    _shop_id, shop = _registered_shop(runtime, domain)
+    described = policy_of(shop).as_json()
+    click.echo(
+        json.dumps({"domain": shop.domain, "policy": described}, indent=2) if as_json else _policy_lines(described)
+    )
+
+
+def _policy_lines(described: Mapping[str, Any]) -> str:
+    def pairs(values: Mapping[str, Any]) -> str:
+        return ", ".join(f"{k}={','.join(v) if isinstance(v, list) else v}" for k, v in values.items()) or "none"
+
+    return "\n".join([
+        f"caps: {', '.join(described['caps']) or 'none'}",
+        f"channel caps: {pairs(described['channel_caps'])}",
+        f"quiet hours: {pairs(described['quiet_hours'])}",
+        f"budgets: {pairs(described['budgets'])}",
+        f"regions: {pairs(described['regions'])}",
+        f"growth threshold: {described['growth_threshold']} monthly active customers",
+        f"double opt-in: {', '.join(described['double_opt_in']) or 'none'}",
+    ])  # fmt: skip
 
 
 @shops.command("list")

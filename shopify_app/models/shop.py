@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
+from sqlalchemy import JSON
 from sqlmodel import Field, SQLModel
 
 from shopify_app.db.types import BigId, UTCDateTime
@@ -30,6 +32,9 @@ class Shop(SQLModel, table=True):
     email: str | None = None
     currency: str | None = Field(default=None, max_length=3)
     money_format: str | None = Field(default=None, max_length=100)  # Shopify's, for emails: "${{amount}}"
+    # The channel policy the merchant set (caps, quiet hours, budgets, regions...), in `flows.policy`'s JSON
+    # form; what it leaves unset follows the defaults.
+    policy: dict[str, Any] = Field(default_factory=dict, sa_type=JSON, sa_column_kwargs={"server_default": "{}"})
     iana_timezone: str | None = None
     primary_domain: str | None = None
     postal_address: str | None = None

@@ -10,6 +10,7 @@ from flask import Blueprint, Flask, Response, request
 from sqlmodel import col, select
 
 from flows.definition import FlowDefinition
+from flows.policy import InvalidPolicy
 from shopify_app.journeys.preview import preview
 from shopify_app.journeys.timeline import timeline
 from shopify_app.journeys.tuning import (
@@ -24,6 +25,7 @@ from shopify_app.journeys.tuning import (
 from shopify_app.messaging.directory import reachable_channels
 from shopify_app.models import Message, PrivacyRequest, Shop, WebhookEvent
 from shopify_app.runtime import current_runtime
+from shopify_app.shop_policy import policy_of, set_policy
 from shopify_app.sync import progress_of
 from shopify_app.web.session import current_shop, session_required
 
@@ -57,6 +59,28 @@ def shop() -> dict[str, Any]:
         "sync": _sync_progress(current),
         "settings": {"webhooks_managed_by": settings.webhooks_managed_by, "email_enabled": bool(settings.smtp_url)},
     }
+
+
+@blueprint.get("/shop/policy")
+@session_required
+def shop_policy() -> dict[str, Any]:
+    return {"policy": policy_of(current_shop()).as_json()}
+
+
+@blueprint.patch("/shop/policy")
+@session_required
+def change_shop_policy() -> tuple[dict[str, Any], int]:
+    changes = request.get_json(silent=True)
+    if not isinstance(changes, dict) or not changes:
+        return {"error": "expected a JSON object of the settings to change, as GET /api/shop/policy shows them"}, 400
+    with current_runtime().session() as session, session.begin():
+        shop = session.get(Shop, current_shop().id, with_for_update=True)
+        assert shop is not None
+        try:
+            policy = set_policy(shop, changes)
+        except InvalidPolicy as exc:
+            return {"error": "nothing was changed: " + str(exc), "problems": exc.problems}, 400
+    return {"policy": policy.as_json()}, 200
 
 
 @blueprint.get("/flows")
