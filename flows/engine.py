@@ -19,14 +19,15 @@ from flows.definition import BranchStep, ExitStep, FlowDefinition, SendStep, Ste
 from flows.facts import INSTANTS, Facts
 from flows.journey import Advance, Decision, Journey, Performed, SendIntent, Status
 from flows.predicates import GOALS, PREDICATES
+from flows.quiet_hours import opens_at
 from flows.reasons import Reason
-from flows.sms_hours import sms_window_opens
 from flows.triggers import qualification
 from flows.tuning import FlowTuning
 
 # A step none of whose channels is set up is looked at again this often.
 RECHECK_UNCONFIGURED = timedelta(minutes=5)
-_HELD = frozenset({Reason.SEND_DEFERRED, Reason.NO_CHANNEL, Reason.SMS_HOURS})
+# SMS_HOURS: held by a release before quiet hours, until its time.
+_HELD = frozenset({Reason.SEND_DEFERRED, Reason.NO_CHANNEL, Reason.QUIET_HOURS, Reason.SMS_HOURS})
 
 
 @dataclass(frozen=True)
@@ -253,10 +254,10 @@ def _send(
     checks = tuple(c.as_detail() for c in choice.checks)
     chosen = choice.chosen
     if chosen is not None and chosen.address is not None:
-        opens = sms_window_opens(now, facts.shop.timezone) if chosen.channel == "sms" else None
-        if opens is not None:
-            detail = {"channel": "sms", "until": opens.isoformat(), "channels": list(checks)}
-            return _Hold(Decision(step.id, "deferred", Reason.SMS_HOURS, detail), opens)
+        opens = opens_at(chosen.channel, facts.shop.policy, facts, now)
+        if opens is not None:  # outside the window, in the recipient's time: deferred to its opening
+            detail = {"channel": chosen.channel, "until": opens.isoformat(), "channels": list(checks)}
+            return _Hold(Decision(step.id, "deferred", Reason.QUIET_HOURS, detail), opens)
         return SendIntent(step.id, chosen.channel, chosen.address, step.content, content, checks, step.sms_segments)
     if choice.waits_for_setup:
         detail = {"channels": list(checks)}

@@ -13,6 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
+from flows.policy import ShopPolicy
 from flows.reasons import Reason
 
 SubjectKind = Literal["checkout", "order", "customer"]
@@ -148,6 +149,7 @@ class ShopFacts:
     timezone: str | None = None  # IANA, e.g. "America/New_York"
     currency: str | None = None  # the shop's: the mirror's prices are in it
     money_format: str | None = None  # Shopify's, e.g. "${{amount}}"
+    policy: ShopPolicy = field(default_factory=ShopPolicy)  # caps, quiet hours, budgets, regions...
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,8 @@ class Reason(StrEnum):
     ADDRESS_REFUSED = "address_refused"  # the provider refused this address for good earlier
     NOT_CONFIGURED = "not_configured"  # the shop has not set this channel up
     NO_CHANNEL = "no_channel"  # none of the step's channels is set up: looked at again later
-    SMS_HOURS = "sms_hours"  # marketing SMS only go out in the day, in the shop's time zone: held until then
+    SMS_HOURS = "sms_hours"  # a release before quiet hours held marketing SMS to the shop's daytime
+    QUIET_HOURS = "quiet_hours"  # outside the channel's window in the recipient's time (or the law's): held
     TOO_LONG = "too_long"  # the SMS is longer than the step allows, in segments
     NO_TEMPLATE = "no_template"  # no approved WhatsApp template is set for this step
     RENDER_FAILED = "render_failed"  # the message could not be rendered for this channel
@@ -95,6 +96,7 @@ _DESCRIPTIONS = {
     Reason.NOT_CONFIGURED: "the channel is not set up for this shop",
     Reason.NO_CHANNEL: "none of the step's channels is set up; looked at again in a few minutes",
     Reason.SMS_HOURS: "marketing SMS go out between 08:00 and 21:00 in the shop's time zone; held until then",
+    Reason.QUIET_HOURS: "outside the shop's sending hours (or the law's, for texts) in the recipient's time; held",
     Reason.TOO_LONG: "the text message is longer than the step allows",
     Reason.NO_TEMPLATE: "no approved WhatsApp template is set for this step",
     Reason.RENDER_FAILED: "the message could not be rendered for this channel",

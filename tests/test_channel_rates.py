@@ -32,7 +32,7 @@ from tests.support.pipeline import deliver, process
 from tests.support.shopify_auth import bearer, session_token
 from tests.support.webhooks import OTHER_SHOP, SHOP
 from tests.test_abandoned_checkout_flow import AFTER_DUE, run_worker
-from tests.test_sms_flow import SENDER, SID, TOKEN, TWILIO, _created, abandon_by_sms
+from tests.test_sms_flow import SENDER, SID, TEXTING, TOKEN, TWILIO, _created, abandon_by_sms
 from tests.test_whatsapp_callbacks import APP_SECRET, PHONE_NUMBER_ID, post, webhook
 from tests.test_whatsapp_flow import abandon_with_number, opt_in, set_template
 
@@ -214,7 +214,7 @@ def test_an_sms_records_its_segments_at_the_shops_own_rate_in_its_currency(
     twilio.post(TWILIO, json=_created(), status=201)
     abandon_by_sms(sms_store)
 
-    assert run_worker(sms_store, AFTER_DUE).journeys.sent == 1
+    assert run_worker(sms_store, TEXTING).journeys.sent == 1
 
     message = db.one(Message)
     assert (message.cost, message.cost_currency) == (Decimal("0.0125") * message.payload["segments"], "EUR")

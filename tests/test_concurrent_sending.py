@@ -15,7 +15,7 @@ from shopify_app.clock import FrozenClock
 from shopify_app.models import Journey, Message
 from shopify_app.runtime import Runtime
 from shopify_app.shops import register_shop
-from tests.conftest import RECEIVED_AT, make_settings
+from tests.conftest import ALL_DAY, RECEIVED_AT, make_settings
 from tests.support import payloads
 from tests.support.database import empty_all_tables
 from tests.support.db import Db
@@ -42,7 +42,9 @@ def due_journeys(postgres_url: str, smtp: SmtpServer) -> Iterator[Runtime]:
     runtime = Runtime.build(make_settings(postgres_url, SMTP_URL=smtp.url, **MAIL), clock=FrozenClock(RECEIVED_AT))
     try:
         with runtime.session() as session, session.begin():
-            register_shop(session, runtime.secret_box, SHOP, access_token="t", webhook_secret=None, now=RECEIVED_AT)
+            shop = register_shop(session, runtime.secret_box, SHOP, access_token="t", webhook_secret=None,
+                                 now=RECEIVED_AT)  # fmt: skip
+            shop.policy = dict(ALL_DAY)
         describe_store(runtime)
         for n in range(CHECKOUTS):
             checkout = payloads.checkout(

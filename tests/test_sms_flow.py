@@ -38,6 +38,8 @@ TOKEN = "9" * 32
 TWILIO = f"https://api.twilio.com/2010-04-01/Accounts/{SID}/Messages.json"
 PHONE = "+14155550123"
 SENDER = "+14155552345"
+# 08:05 where the buyer lives (the checkout ships to Kentucky): marketing texts go out from 08:00 there.
+TEXTING = datetime(2026, 11, 20, 13, 5, tzinfo=UTC)
 
 
 def _created(sid: str = "SM" + "1" * 32) -> dict[str, Any]:
@@ -83,7 +85,7 @@ def test_the_reminder_goes_out_by_sms_naming_the_shop_with_the_opt_out_and_the_s
     twilio.post(TWILIO, json=_created(), status=201)
     abandon_by_sms(sms_store)
 
-    summary = run_worker(sms_store, AFTER_DUE)
+    summary = run_worker(sms_store, TEXTING)
 
     assert summary.journeys.sent == 1
     assert smtp.sink.received == []
@@ -109,25 +111,39 @@ def test_the_reminder_goes_out_by_sms_naming_the_shop_with_the_opt_out_and_the_s
     ]
 
 
-def test_at_night_in_the_shops_time_zone_the_sms_waits_for_the_morning(
+def test_before_eight_where_the_buyer_lives_the_sms_waits_for_the_morning_whatever_the_shops_zone(
     sms_store: Runtime, twilio: responses.RequestsMock, db: Db
 ) -> None:
     profile = webhooks.fixture_json("app_uninstalled.json") | {
-        "name": "Lumen Lamps", "iana_timezone": "America/Los_Angeles", "updated_at": "2026-11-19T12:00:00Z",
+        "name": "Lumen Lamps", "iana_timezone": "Asia/Tokyo", "updated_at": "2026-11-19T12:00:00Z",
     }  # fmt: skip
     deliver(sms_store, "shop/update", profile)
     twilio.post(TWILIO, json=_created(), status=201)
     abandon_by_sms(sms_store)
 
-    at_night = run_worker(sms_store, AFTER_DUE)  # 03:05 in Los Angeles
-    assert at_night.journeys.sent == 0
+    early = run_worker(sms_store, AFTER_DUE)  # 06:05 in Kentucky, where the checkout ships (20:05 in Tokyo)
+    assert early.journeys.sent == 0
     assert len(twilio.calls) == 0
-    held = [d for d in db.all(Decision) if d.reason == "sms_hours"]
-    assert [d.detail["until"] for d in held] == ["2026-11-20T16:00:00+00:00"]  # 08:00 in Los Angeles
+    held = [d for d in db.all(Decision) if d.reason == "quiet_hours"]
+    assert [(d.detail["channel"], d.detail["until"]) for d in held] == [("sms", "2026-11-20T13:00:00+00:00")]
 
-    assert run_worker(sms_store, datetime(2026, 11, 20, 15, 59, tzinfo=UTC)).journeys.sent == 0
-    assert run_worker(sms_store, datetime(2026, 11, 20, 16, 1, tzinfo=UTC)).journeys.sent == 1
+    assert run_worker(sms_store, datetime(2026, 11, 20, 12, 59, tzinfo=UTC)).journeys.sent == 0
+    assert run_worker(sms_store, datetime(2026, 11, 20, 13, 1, tzinfo=UTC)).journeys.sent == 1
     assert len(sent_forms(twilio)) == 1
+
+
+def test_a_states_own_law_narrows_the_federal_window(
+    sms_store: Runtime, twilio: responses.RequestsMock, db: Db
+) -> None:
+    twilio.post(TWILIO, json=_created(), status=201)
+    florida = {"country_code": "US", "province_code": "FL", "country": "United States", "province": "Florida"}
+    abandon_by_sms(sms_store, shipping_address=florida)
+
+    # 20:30 in Miami: the federal rule would allow it until 21:00, Florida's only until 20:00.
+    assert run_worker(sms_store, datetime(2026, 11, 21, 1, 30, tzinfo=UTC)).journeys.sent == 0
+    held = [d for d in db.all(Decision) if d.reason == "quiet_hours"]
+    assert [d.detail["until"] for d in held] == ["2026-11-21T13:00:00+00:00"]  # 08:00 the next morning
+    assert run_worker(sms_store, datetime(2026, 11, 21, 13, 0, tzinfo=UTC)).journeys.sent == 1
 
 
 def test_a_recipient_who_replied_stop_to_the_sender_is_never_texted_again_on_any_flow(
@@ -138,7 +154,7 @@ def test_a_recipient_who_replied_stop_to_the_sender_is_never_texted_again_on_any
     twilio.post(TWILIO, json=refusal, status=400)
     abandon_by_sms(sms_store)
 
-    first = run_worker(sms_store, AFTER_DUE)
+    first = run_worker(sms_store, TEXTING)
 
     assert first.journeys.refused == 1
     [suppression] = db.all(Suppression)
@@ -159,8 +175,8 @@ def test_an_invalid_number_is_suppressed_and_the_message_is_not_retried(
                 status=400)  # fmt: skip
     abandon_by_sms(sms_store)
 
-    run_worker(sms_store, AFTER_DUE)
-    run_worker(sms_store, AFTER_DUE + timedelta(hours=2))
+    run_worker(sms_store, TEXTING)
+    run_worker(sms_store, TEXTING + timedelta(hours=2))
 
     assert len(twilio.calls) == 1
     assert db.one(Message).status == "failed"
@@ -174,11 +190,11 @@ def test_twilio_busy_defers_the_sms_and_it_goes_out_later(
     twilio.post(TWILIO, json=_created(), status=201)
     abandon_by_sms(sms_store)
 
-    busy = run_worker(sms_store, AFTER_DUE)
+    busy = run_worker(sms_store, TEXTING)
     assert busy.journeys.deferred == 1
     assert db.one(Message).status == "deferred"
 
-    later = run_worker(sms_store, AFTER_DUE + timedelta(minutes=6))
+    later = run_worker(sms_store, TEXTING + timedelta(minutes=6))
     assert later.journeys.sent == 1
     assert [m.status for m in db.all(Message)] == ["sent"]
     assert len(twilio.calls) == 2
@@ -195,7 +211,7 @@ def test_an_sms_too_long_for_the_step_gives_way_to_the_next_channel(
     deliver(sms_store, "products/update", payloads.product(title=long_title, updated_at="2026-11-20T09:30:00Z"))
     abandon_by_sms(sms_store, buyer_accepts_marketing=True)
 
-    summary = run_worker(sms_store, AFTER_DUE)
+    summary = run_worker(sms_store, TEXTING)
 
     assert summary.journeys.sent == 1
     assert len(twilio.calls) == 0
@@ -239,7 +255,7 @@ def test_a_step_may_allow_a_longer_sms(
     twilio.post(TWILIO, json=_created(), status=201)
     abandon_by_sms(runtime, buyer_accepts_marketing=True)
 
-    assert run_worker(runtime, AFTER_DUE).journeys.sent == 1
+    assert run_worker(runtime, TEXTING).journeys.sent == 1
 
     assert smtp.sink.received == []
     message = db.one(Message)

@@ -26,7 +26,7 @@ from tests.support.db import Db
 from tests.support.env import APP_URL
 from tests.support.pipeline import deliver
 from tests.support.webhooks import OTHER_SHOP, SHOP
-from tests.test_abandoned_checkout_flow import AFTER_DUE, run_worker
+from tests.test_abandoned_checkout_flow import run_worker
 
 mail_runtime, smtp, store, sms_store, twilio = sms.mail_runtime, sms.smtp, sms.store, sms.sms_store, sms.twilio
 SID = "SM" + "1" * 32
@@ -64,7 +64,7 @@ def texted(client: FlaskClient, db: Db, body: str) -> TestResponse:
 def sent_one(runtime: Runtime, twilio: responses.RequestsMock) -> None:
     twilio.post(sms.TWILIO, json=sms._created(SID), status=201)
     sms.abandon_by_sms(runtime)
-    assert run_worker(runtime, AFTER_DUE).journeys.sent == 1
+    assert run_worker(runtime, sms.TEXTING).journeys.sent == 1
 
 
 def test_delivered_then_late_and_repeated_callbacks_never_move_the_status_back(
@@ -171,8 +171,8 @@ def test_stop_in_a_signed_text_ends_every_later_sms_on_every_flow_and_tells_shop
     )  # fmt: skip
     # The checkout's SMS box, ticked after: the texted STOP still wins; nothing reaches Twilio on any later day.
     sms.abandon_by_sms(sms_store)
-    run_worker(sms_store, AFTER_DUE)
-    run_worker(sms_store, AFTER_DUE + timedelta(days=1))
+    run_worker(sms_store, sms.TEXTING)
+    run_worker(sms_store, sms.TEXTING + timedelta(days=1))
     assert [c for c in twilio.calls if c.request.url == sms.TWILIO] == []
     assert mutation.call_count == 1
     sent = json.loads(mutation.calls[0].request.body or "")["variables"]["input"]

@@ -109,6 +109,7 @@ class Demo:
                 webhook_secret=None,
                 now=self.runtime.clock.now(),
             )
+            shop.policy = dict(script.ALL_DAY)
             # The merchant's Twilio account, answered by the local SMS outbox.
             sms = {"account_sid": script.TWILIO_SID, "auth_token": script.TWILIO_TOKEN, "from": script.TWILIO_FROM}
             connect(session, self.runtime.secret_box, shop, parse_account("sms", sms), self.runtime.clock.now())
@@ -132,8 +133,10 @@ class Demo:
         )
         days = []
         for day in script.DAYS:
-            # A little later each day, so that a step due exactly N days after a send on an earlier day is due.
-            clock = FrozenClock(start + timedelta(days=day, minutes=10 * day))
+            # In Hedy's daytime (her texts may only go out then), and a little later each day, so that a step due
+            # exactly N days after a send on an earlier day is due.
+            at = script.in_texting_hours(start + timedelta(days=day)) + timedelta(minutes=10 * day)
+            clock = FrozenClock(at)
             runtime = Runtime(self.settings, self.runtime.engine, self.runtime.secret_box, clock)
             days.append((day, Worker(runtime).run_once()))
         with self.runtime.read_session() as session:

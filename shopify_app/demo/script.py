@@ -14,8 +14,9 @@ import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import requests
 
@@ -28,6 +29,9 @@ DAYS = (0, 1, 2, 5, 8, 22)
 # The demo merchant's Twilio account (answered by the local SMS outbox) and Hedy's mobile number.
 TWILIO_SID, TWILIO_TOKEN, TWILIO_FROM = "AC" + "de" * 16, "d" * 32, "+12075550100"
 HEDY_PHONE = "+12075550142"
+HEDY_ZONE = ZoneInfo("America/New_York")  # her number's (Maine): the law lets texts reach her in her daytime
+# The demo shop sends at any hour (its windows open all day): only the law's window for texts remains.
+ALL_DAY = {"quiet_hours": {"email": "00:00-24:00", "sms": "00:00-24:00", "whatsapp": "00:00-24:00"}}
 # The merchant's own wording of the second reminder by SMS (`chorus content set`), in place of the shipped one.
 SECOND_REMINDER_SMS = (
     "{{ content.first_name }}, the {{ content.items[0].title }} is still in your cart, at "
@@ -121,6 +125,16 @@ def post_all(base_url: str, secret: str, webhooks: Iterator[Webhook]) -> list[tu
         )
         results.append((webhook.topic, response.status_code))
     return results
+
+
+def in_texting_hours(at: datetime) -> datetime:
+    """`at`, if it is daytime where Hedy lives (well inside any US state's window for texts), else the next 13:00
+    there: each day of the demo runs when her text may go out, whatever the hour the demo is started at."""
+    local = at.astimezone(HEDY_ZONE)
+    if 10 <= local.hour < 19:
+        return at
+    day = local.date() if local.hour < 10 else local.date() + timedelta(days=1)
+    return datetime.combine(day, time(13), tzinfo=HEDY_ZONE).astimezone(UTC)
 
 
 def _midday_zone(now: datetime) -> str:

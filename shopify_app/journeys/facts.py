@@ -39,6 +39,7 @@ from shopify_app.contacts import CUSTOMER, EMAIL, PHONE, contacts_of
 from shopify_app.db.statements import among
 from shopify_app.models import Checkout, Contact, Customer, Order, Product, Shop, Suppression, Variant, WhatsAppWindow
 from shopify_app.models.mirror import in_stock
+from shopify_app.shop_policy import policy_of
 from shopify_app.suppressions import UNSUBSCRIBED
 
 CUSTOMER_ORDERS = 50  # the most recent orders of a customer a decision looks at
@@ -162,7 +163,7 @@ def _with_whatsapp_opt_ins(mirror: _Mirror, found: dict[str, Facts]) -> dict[str
 def shop_facts(shop: Shop) -> ShopFacts:
     return ShopFacts(
         installed=shop.installed, name=shop.name, postal_address=shop.postal_address, url=shop.storefront_url,
-        timezone=shop.iana_timezone, currency=shop.currency, money_format=shop.money_format,
+        timezone=shop.iana_timezone, currency=shop.currency, money_format=shop.money_format, policy=policy_of(shop),
     )  # fmt: skip
 
 

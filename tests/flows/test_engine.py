@@ -19,6 +19,7 @@ from flows.facts import (
     CheckoutFacts,
     CheckoutLine,
     Consent,
+    ContactFacts,
     CustomerFacts,
     Facts,
     OrderFacts,
@@ -27,6 +28,7 @@ from flows.facts import (
     VariantNow,
 )
 from flows.journey import Advance, Journey, Performed, Status
+from flows.policy import policy_from_json
 from flows.reasons import Reason
 from flows.tuning import FlowTuning, StepTuning
 
@@ -43,8 +45,15 @@ EMAIL_SET_UP = frozenset({"email"})
 # Facts, as the mirror would describe a small lamp shop
 
 
+# Windows open all day: these tests are not about the time of day (tests/flows/test_quiet_hours.py is).
+ALL_DAY = policy_from_json({"quiet_hours": "email=00:00-24:00,sms=00:00-24:00,whatsapp=00:00-24:00"})
+# Someone living where no law narrows when a text may reach them.
+IN_LONDON = ContactFacts(1, "Europe/London", "GB")
+
+
 def shop(**changes: Any) -> ShopFacts:
-    return replace(ShopFacts(installed=True, name="Lumen Lamps", postal_address="1 Main St, Springfield"), **changes)
+    facts = ShopFacts(installed=True, name="Lumen Lamps", postal_address="1 Main St, Springfield", policy=ALL_DAY)
+    return replace(facts, **changes)
 
 
 def variant(variant_id: int = LAMP, **changes: Any) -> VariantNow:
@@ -506,7 +515,7 @@ def test_the_first_usable_channel_in_the_merchants_order_is_chosen() -> None:
 def test_a_channel_the_provider_would_not_carry_the_step_on_gives_way_for_that_step_only() -> None:
     tuning = FlowTuning(steps={s: StepTuning(channels=("sms", "email")) for s in ("reminder", "second_reminder")})
     by_sms = checkout(sms_marketing_phone="+14155550123", accepts_sms_marketing=True)
-    facts = checkout_facts(checkout=by_sms, configured_channels=frozenset({"email", "sms"}))
+    facts = checkout_facts(checkout=by_sms, configured_channels=frozenset({"email", "sms"}), contact=IN_LONDON)
     moved = entered(ABANDONED, facts, tuning=tuning)
     first = advance(ABANDONED, tuning, moved.journey, facts, T0 + HOUR)
     assert first.send is not None

@@ -7,12 +7,21 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flows.engine import advance
-from flows.facts import Consent, CustomerFacts, Facts
+from flows.facts import Consent, ContactFacts, CustomerFacts, Facts
 from flows.journey import Advance
 from flows.reasons import Reason
-from flows.sms_hours import sms_window_opens
 from flows.tuning import FlowTuning, StepTuning
-from tests.flows.test_engine import ABANDONED, CUSTOMER, EMAIL, HOUR, T0, checkout, checkout_facts, entered, shop
+from tests.flows.test_engine import (
+    ABANDONED,
+    CUSTOMER,
+    EMAIL,
+    HOUR,
+    IN_LONDON,
+    T0,
+    checkout,
+    checkout_facts,
+    entered,
+)
 
 PHONE = "+14155550123"
 SMS_FIRST = FlowTuning(steps={"reminder": StepTuning(channels=("sms", "email"))})
@@ -24,6 +33,7 @@ def sms_facts(**changes: Any) -> Facts:
     base = checkout_facts(
         checkout=checkout(accepts_sms_marketing=True, sms_marketing_phone=PHONE),
         configured_channels=BOTH,
+        contact=IN_LONDON,
     )
     return replace(base, **changes)
 
@@ -46,6 +56,7 @@ def test_the_customers_own_subscribed_number_is_used_without_the_box() -> None:
         customer=CustomerFacts(CUSTOMER, EMAIL, PHONE, "Ada"),
         sms_consent=Consent("subscribed", T0 - HOUR, unsubscribed_here=False),
         configured_channels=BOTH,
+        contact=IN_LONDON,
     )
 
     moved = decide(facts)
@@ -89,14 +100,14 @@ def test_sms_consent_alone_admits_a_customer_to_a_flow_that_may_text_them() -> N
     assert moved.send.channel == "sms"
 
 
-def test_at_night_the_step_is_held_until_eight_in_the_shops_time_zone_not_sent_by_email() -> None:
-    new_york = sms_facts(shop=shop(timezone="America/New_York"))
+def test_at_night_where_the_recipient_lives_the_step_is_held_until_eight_not_sent_by_email() -> None:
+    new_york = sms_facts(contact=ContactFacts(1, "America/New_York", "US", "NY"))
     late = datetime(2026, 11, 21, 3, 30, tzinfo=UTC)  # 22:30 in New York
 
     moved = decide(new_york, at=late)
 
     assert moved.send is None
-    assert moved.journey.reason is Reason.SMS_HOURS
+    assert moved.journey.reason is Reason.QUIET_HOURS
     assert moved.journey.due_at == datetime(2026, 11, 21, 13, 0, tzinfo=UTC)  # 08:00 EST
     [held] = [d for d in moved.decisions if d.outcome == "deferred"]
     assert held.detail["until"] == "2026-11-21T13:00:00+00:00"
@@ -109,17 +120,3 @@ def test_at_night_the_step_is_held_until_eight_in_the_shops_time_zone_not_sent_b
     morning = advance(ABANDONED, SMS_FIRST, moved.journey, new_york, datetime(2026, 11, 21, 13, 0, tzinfo=UTC))
     assert morning.send is not None
     assert morning.send.channel == "sms"
-
-
-def test_the_sms_window() -> None:
-    zone = "Europe/Berlin"
-    assert sms_window_opens(datetime(2026, 7, 1, 6, 0, tzinfo=UTC), zone) is None  # 08:00 CEST
-    assert sms_window_opens(datetime(2026, 7, 1, 5, 59, tzinfo=UTC), zone) == datetime(2026, 7, 1, 6, tzinfo=UTC)
-    assert sms_window_opens(datetime(2026, 7, 1, 18, 59, tzinfo=UTC), zone) is None  # 20:59
-    assert sms_window_opens(datetime(2026, 7, 1, 19, 0, tzinfo=UTC), zone) == datetime(2026, 7, 2, 6, tzinfo=UTC)
-    # Across the change to winter time: 08:00 CET is 07:00 UTC.
-    assert sms_window_opens(datetime(2026, 10, 24, 21, 0, tzinfo=UTC), zone) == datetime(2026, 10, 25, 7, tzinfo=UTC)
-    # An unknown zone reads as UTC.
-    seven = datetime(2026, 7, 1, 7, 0, tzinfo=UTC)
-    assert sms_window_opens(seven, "Mars/Olympus") == datetime(2026, 7, 1, 8, tzinfo=UTC)
-    assert sms_window_opens(seven, None) == datetime(2026, 7, 1, 8, tzinfo=UTC)
