@@ -147,6 +147,9 @@ class Entry(_Model):
         return self
 
 
+DEFAULT_PRIORITY = 100  # a flow that does not say: after the shipped ones
+
+
 class FlowDefinition(_Model):
     name: Name
     description: str
@@ -156,6 +159,8 @@ class FlowDefinition(_Model):
     goals: tuple[str, ...] = ()
     max_age: Duration | None = None  # a journey whose subject began longer ago than this ends when next due
     default_enabled: bool = True  # for shops installed after the flow shipped
+    # Which flow's message goes first when a frequency cap leaves room for one: the lowest number.
+    priority: int = Field(default=DEFAULT_PRIORITY, ge=1, le=1000)
     # Not Field(min_length=1): pydantic would add "at least 1 item" to the error of a flow's only step.
     steps: tuple[Step, ...]
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import assert_never
 
+from flows.caps import YIELD_AHEAD, capped, fills_a_cap
 from flows.channels import choose, marketing_refusal
 from flows.contents import CONTENTS
 from flows.definition import BranchStep, ExitStep, FlowDefinition, SendStep, Step, Wait, WaitStep
@@ -27,7 +28,9 @@ from flows.tuning import FlowTuning
 # A step none of whose channels is set up is looked at again this often.
 RECHECK_UNCONFIGURED = timedelta(minutes=5)
 # SMS_HOURS: held by a release before quiet hours, until its time.
-_HELD = frozenset({Reason.SEND_DEFERRED, Reason.NO_CHANNEL, Reason.QUIET_HOURS, Reason.SMS_HOURS})
+_HELD = frozenset({
+    Reason.SEND_DEFERRED, Reason.NO_CHANNEL, Reason.QUIET_HOURS, Reason.SMS_HOURS, Reason.CAPPED, Reason.GIVES_WAY,
+})  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -155,7 +158,7 @@ def advance(definition: FlowDefinition, tuning: FlowTuning, journey: Journey, fa
                 # Never the same step twice: what became of it stands.
                 journey = _move_on(definition, journey, step, journey.performed[step.id], at=timing.due_at)
             case SendStep():
-                outcome = _send(tuning, journey, step, facts, now)
+                outcome = _send(tuning, journey, step, facts, now, definition.priority)
                 if isinstance(outcome, SendIntent):
                     return Advance(replace(journey, due_at=now), tuple(decisions), send=outcome)
                 if isinstance(outcome, _Hold):  # nothing is set up yet, or not at this hour
@@ -240,7 +243,7 @@ def _goal_reached(definition: FlowDefinition, facts: Facts, journey: Journey) ->
 
 
 def _send(
-    tuning: FlowTuning, journey: Journey, step: SendStep, facts: Facts, now: datetime
+    tuning: FlowTuning, journey: Journey, step: SendStep, facts: Facts, now: datetime, priority: int
 ) -> SendIntent | _Hold | list[Decision]:
     """A message to hand over, a hold, or the decisions of a skip."""
     if not tuning.step(step.id).enabled:
@@ -254,6 +257,11 @@ def _send(
     checks = tuple(c.as_detail() for c in choice.checks)
     chosen = choice.chosen
     if chosen is not None and chosen.address is not None:
+        held = _capped(chosen.channel, facts, now, priority)
+        if held is not None:
+            reason, until, why = held
+            detail = {"channel": chosen.channel, "until": until.isoformat(), **why, "channels": list(checks)}
+            return _Hold(Decision(step.id, "deferred", reason, detail), until)
         opens = opens_at(chosen.channel, facts.shop.policy, facts, now)
         if opens is not None:  # outside the window, in the recipient's time: deferred to its opening
             detail = {"channel": chosen.channel, "until": opens.isoformat(), "channels": list(checks)}
@@ -263,6 +271,20 @@ def _send(
         detail = {"channels": list(checks)}
         return _Hold(Decision(step.id, "deferred", Reason.NO_CHANNEL, detail), now + RECHECK_UNCONFIGURED)
     return [Decision(step.id, "skipped", choice.refusal, {"channels": list(checks)})]
+
+
+def _capped(channel: str, facts: Facts, now: datetime, priority: int) -> tuple[Reason, datetime, dict[str, str]] | None:
+    """Held by a frequency cap (until it has room), or giving way to a more important flow's message due within
+    the hour when this one would fill a cap; None: it may go."""
+    policy, sent = facts.shop.policy, facts.recent_messages
+    full = capped(policy, channel, sent, now)
+    if full is not None:
+        cap = f"{channel}={full.cap}" if full.channel else str(full.cap)
+        return Reason.CAPPED, full.until, {"cap": cap}
+    before = [due for other, due in facts.due_soon if other < priority and now <= due <= now + YIELD_AHEAD]
+    if before and fills_a_cap(policy, channel, sent, now):
+        return Reason.GIVES_WAY, min(before) + timedelta(minutes=1), {}
+    return None
 
 
 def _waiting(journey: Journey, step: Step, due_at: datetime | None, decisions: list[Decision]) -> Journey:

@@ -171,6 +171,10 @@ class Facts:
     refused_addresses: frozenset[str] = frozenset()  # a provider refused them for good: never tried again
     # Channels that cannot carry this message (it rendered too long for an SMS, say), and why.
     unusable: Mapping[str, Reason] = field(default_factory=dict)
+    # The contact's marketing messages within the longest cap's window: when each went out, on which channel.
+    recent_messages: tuple[tuple[datetime, str], ...] = ()
+    # The priorities and due times of the contact's other journeys due within the hour (lower: more important).
+    due_soon: tuple[tuple[int, datetime], ...] = ()
 
     @property
     def email(self) -> str | None:

@@ -40,6 +40,8 @@ class Reason(StrEnum):
     NO_CHANNEL = "no_channel"  # none of the step's channels is set up: looked at again later
     SMS_HOURS = "sms_hours"  # a release before quiet hours held marketing SMS to the shop's daytime
     QUIET_HOURS = "quiet_hours"  # outside the channel's window in the recipient's time (or the law's): held
+    CAPPED = "capped"  # the contact had as many marketing messages as a frequency cap allows: held until it has room
+    GIVES_WAY = "gives_way"  # it would fill a cap while a more important flow's message is due within the hour
     TOO_LONG = "too_long"  # the SMS is longer than the step allows, in segments
     NO_TEMPLATE = "no_template"  # no approved WhatsApp template is set for this step
     RENDER_FAILED = "render_failed"  # the message could not be rendered for this channel
@@ -97,6 +99,8 @@ _DESCRIPTIONS = {
     Reason.NO_CHANNEL: "none of the step's channels is set up; looked at again in a few minutes",
     Reason.SMS_HOURS: "marketing SMS go out between 08:00 and 21:00 in the shop's time zone; held until then",
     Reason.QUIET_HOURS: "outside the shop's sending hours (or the law's, for texts) in the recipient's time; held",
+    Reason.CAPPED: "the customer has had as many messages as the shop's frequency cap allows; held until there is room",
+    Reason.GIVES_WAY: "held so that a more important flow's message, due within the hour, goes out first",
     Reason.TOO_LONG: "the text message is longer than the step allows",
     Reason.NO_TEMPLATE: "no approved WhatsApp template is set for this step",
     Reason.RENDER_FAILED: "the message could not be rendered for this channel",

@@ -11,15 +11,17 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import ColumnElement, or_
+from sqlalchemy import ColumnElement, func, or_
 from sqlalchemy import select as rows_of
 from sqlmodel import Session, col, select
 
+from flows.caps import YIELD_AHEAD
 from flows.contents import CONTENTS
-from flows.definition import FlowDefinition, SendStep
+from flows.definition import DEFAULT_PRIORITY, FlowDefinition, SendStep
 from flows.facts import (
     NO_RECORDED_CONSENT,
     CheckoutFacts,
@@ -37,7 +39,20 @@ from flows.facts import (
 from flows.phones import normalise_phone
 from shopify_app.contacts import CUSTOMER, EMAIL, PHONE, contacts_of
 from shopify_app.db.statements import among
-from shopify_app.models import Checkout, Contact, Customer, Order, Product, Shop, Suppression, Variant, WhatsAppWindow
+from shopify_app.models import (
+    SENT_STATUSES,
+    Checkout,
+    Contact,
+    Customer,
+    Journey,
+    Message,
+    Order,
+    Product,
+    Shop,
+    Suppression,
+    Variant,
+    WhatsAppWindow,
+)
 from shopify_app.models.mirror import in_stock
 from shopify_app.shop_policy import policy_of
 from shopify_app.suppressions import UNSUBSCRIBED
@@ -105,6 +120,48 @@ def _with_contacts(mirror: _Mirror, found: dict[str, Facts]) -> dict[str, Facts]
         if contact is not None and contact.id is not None:
             described = ContactFacts(contact.id, contact.timezone, contact.country, contact.province, contact.language)
             found[subject] = replace(facts, contact=described)
+    return found
+
+
+def with_activity(
+    session: Session,
+    shop: Shop,
+    found: dict[str, Facts],
+    now: datetime,
+    *,
+    flow: str,
+    priorities: Mapping[str, int],
+) -> dict[str, Facts]:
+    """Each subject's facts with what its contact's frequency caps look at: their marketing messages within the
+    longest cap's window, and their other journeys due within the hour (with their flows' priorities)."""
+    contacts = sorted({f.contact.contact_id for f in found.values() if f.contact is not None})
+    if not contacts:
+        return found
+    policy = shop_facts(shop).policy
+    caps = [*policy.caps, *(c for caps in policy.channel_caps.values() for c in caps)]
+    sent: dict[int, list[tuple[datetime, str]]] = defaultdict(list)
+    if caps:
+        m = Message.__table__.c  # type: ignore[attr-defined]
+        at = func.coalesce(m.sent_at, m.created_at)
+        since = now - max(c.window for c in caps)
+        query = rows_of(m.contact_id, at, m.channel).where(
+            m.shop_id == shop.id, among(session, m.contact_id, contacts), m.status.in_([str(s) for s in SENT_STATUSES])
+        )
+        for contact_id, when, channel in session.execute(query.where(at > since)):
+            sent[contact_id].append((when, channel))
+    j = Journey.__table__.c  # type: ignore[attr-defined]
+    soon: dict[int, list[tuple[int, datetime]]] = defaultdict(list)
+    for contact_id, other, due in session.execute(
+        rows_of(j.contact_id, j.flow, j.due_at).where(
+            j.shop_id == shop.id, among(session, j.contact_id, contacts), j.state == "waiting", j.flow != flow,
+            j.due_at <= now + YIELD_AHEAD,
+        )
+    ):  # fmt: skip
+        soon[contact_id].append((priorities.get(other, DEFAULT_PRIORITY), due))
+    for subject, facts in found.items():
+        if facts.contact is not None:
+            c = facts.contact.contact_id
+            found[subject] = replace(facts, recent_messages=tuple(sorted(sent[c])), due_soon=tuple(sorted(soon[c])))
     return found
 
 

@@ -13,18 +13,19 @@ from __future__ import annotations
 import logging
 import threading
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlalchemy import select as rows_of
+from sqlmodel import Session, col
 
 from flows import engine
 from flows import journey as pure
 from flows.contents import summary
-from flows.definition import FlowDefinition
+from flows.definition import DEFAULT_PRIORITY, FlowDefinition
 from flows.engine import SendOutcome
 from flows.facts import Facts
 from flows.journey import Advance, Decision, Performed, SendIntent, Status
@@ -32,11 +33,11 @@ from flows.reasons import Reason
 from flows.tuning import FlowTuning
 from shopify_app.journeys import store
 from shopify_app.journeys.catalog import FlowCatalog
-from shopify_app.journeys.facts import gather_many
+from shopify_app.journeys.facts import gather_many, with_activity
 from shopify_app.journeys.store import JourneyRow
 from shopify_app.journeys.tuning import load_tuning
 from shopify_app.messaging.delivery import AlreadyHandled, BatchClock, Outcome, Prepared, SendProtocol, Unsendable
-from shopify_app.models import MessageStatus, Shop
+from shopify_app.models import Contact, MessageStatus, Shop
 from shopify_app.tally import Tally
 
 log = logging.getLogger(__name__)
@@ -93,6 +94,7 @@ class JourneyRunner:
         self._catalog = catalog
         self._protocol = protocol
         self._batch_size = batch_size
+        self._priorities = {d.name: d.priority for d in catalog}
 
     def run(self, now: datetime, *, stop: threading.Event | None = None) -> JourneyReport:
         """Everything due at `now`, batch after batch, until nothing more is due (or, once `stop` is set, until
@@ -149,10 +151,14 @@ class JourneyRunner:
         report = JourneyReport()
         with Session(self._db, expire_on_commit=False) as session, session.begin():
             journeys = store.JourneyRows(session)
-            rows = journeys.due(now, self._batch_size)
+            # A contact another worker is deciding for waits for the next batch: two workers must never both
+            # count a contact's messages against its caps before either has written its own.
+            rows = _with_contacts_held(session, journeys.due(now, self._batch_size))
             sends: list[_Send] = []
+            sent_now: dict[int, list[tuple[datetime, str]]] = defaultdict(list)  # this batch's, by contact
+            by_priority = sorted(rows, key=lambda r: (self._priorities.get(r.flow, DEFAULT_PRIORITY), r.id or 0))
             for (shop, definition, tuning), moving in self._groups(
-                session, [_Moving(r, store.to_pure(r)) for r in rows]
+                session, [_Moving(r, store.to_pure(r)) for r in by_priority]
             ):
                 if definition is None:  # its definition was removed from this deployment
                     for item in moving:
@@ -161,10 +167,14 @@ class JourneyRunner:
                         report += JourneyReport(ended=1)
                     continue
                 facts = _facts(session, shop, definition, moving, self._protocol.channels.configured(session, shop))
+                facts = with_activity(session, shop, facts, now, flow=definition.name, priorities=self._priorities)
                 for item in moving:
-                    moved = engine.advance(definition, tuning, item.journey, facts[item.row.subject], now)
+                    counted = _with_sent(facts[item.row.subject], sent_now)
+                    moved = engine.advance(definition, tuning, item.journey, counted, now)
                     if moved.send is not None:
-                        sends.append(_Send(item.row, shop, definition, tuning, moved, facts[item.row.subject]))
+                        if counted.contact is not None:  # the next journeys of the batch count it
+                            sent_now[counted.contact.contact_id].append((now, moved.send.channel))
+                        sends.append(_Send(item.row, shop, definition, tuning, moved, counted))
                         continue
                     if moved.journey.status is Status.WAITING and (moved.journey.due_at or now + STALL) <= now:
                         # The engine always moves a due journey on; should it not, it must not spin this loop.
@@ -315,6 +325,29 @@ def _facts(
     return gather_many(
         session, shop, definition, {m.row.subject: m.journey.step for m in moving}, configured=configured
     )
+
+
+def _with_contacts_held(session: Session, rows: list[JourneyRow]) -> list[JourneyRow]:
+    """The journeys whose contact this transaction now holds (locked, none waited for), and those without one."""
+    wanted = sorted({r.contact_id for r in rows if r.contact_id is not None})
+    if not wanted:
+        return rows
+    held = set(
+        session.execute(
+            rows_of(col(Contact.id))
+            .where(col(Contact.id).in_(wanted))
+            .order_by(col(Contact.id))
+            .with_for_update(skip_locked=True)
+        ).scalars()
+    )
+    return [r for r in rows if r.contact_id is None or r.contact_id in held]
+
+
+def _with_sent(facts: Facts, sent_now: Mapping[int, list[tuple[datetime, str]]]) -> Facts:
+    if facts.contact is None or not sent_now.get(facts.contact.contact_id):
+        return facts
+    sent = tuple(sorted((*facts.recent_messages, *sent_now[facts.contact.contact_id])))
+    return replace(facts, recent_messages=sent)
 
 
 def _tally(moved: Advance) -> JourneyReport:

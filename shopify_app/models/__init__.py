@@ -21,6 +21,7 @@ from shopify_app.models.journeys import Decision, Journey, ShopFlow  # noqa: E40
 from shopify_app.models.messages import (  # noqa: E402
     DELIVERY_ORDER,
     LIVE_STATUSES,
+    SENT_STATUSES,
     Click,
     DeliveryReceipt,
     Link,
@@ -43,6 +44,7 @@ from shopify_app.models.sync import SyncProgress  # noqa: E402
 __all__ = [
     "DELIVERY_ORDER",
     "LIVE_STATUSES",
+    "SENT_STATUSES",
     "ChannelAccount",
     "ChannelRate",
     "Checkout",

@@ -31,6 +31,11 @@ LIVE_STATUSES = (
     MessageStatus.DELIVERED, MessageStatus.READ, MessageStatus.UNDELIVERED,
 )  # fmt: skip
 _LIVE = text("status IN ('sending', 'sent', 'deferred', 'unknown', 'delivered', 'read', 'undelivered')")
+# Messages that went out, or may have: what frequency caps count.
+SENT_STATUSES = (
+    MessageStatus.SENDING, MessageStatus.SENT, MessageStatus.UNKNOWN, MessageStatus.DELIVERED, MessageStatus.READ,
+    MessageStatus.UNDELIVERED,
+)  # fmt: skip
 # What a provider's callbacks may say of a message it accepted, in the only order it may move.
 DELIVERY_ORDER = {MessageStatus.SENT: 0, MessageStatus.DELIVERED: 1, MessageStatus.READ: 2}
 
