@@ -7,11 +7,13 @@ channels all refuse (no address, no consent) is skipped with the first refusal.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from flows.consent import marketing_consent_refusal
 from flows.facts import Facts
+from flows.phones import phone_region
+from flows.policy import CHEAP_CHANNELS
 from flows.reasons import Reason
 
 CHANNELS = ("email", "sms", "whatsapp", "push", "inbox")
@@ -53,6 +55,8 @@ def check(channel: str, facts: Facts) -> ChannelCheck:
         return ChannelCheck(channel, None, Reason.NOT_CONFIGURED)
     if channel in facts.unusable:
         return ChannelCheck(channel, None, facts.unusable[channel])
+    if channel not in CHEAP_CHANNELS and facts.shop.monthly_active < facts.shop.policy.growth_threshold:
+        return ChannelCheck(channel, None, Reason.GROWTH_STAGE)  # a small shop stays on the cheap channels
     if channel == "email":
         return ChannelCheck(channel, facts.email, email_refusal(facts))
     if channel in ("sms", "whatsapp"):
@@ -61,7 +65,29 @@ def check(channel: str, facts: Facts) -> ChannelCheck:
 
 
 def choose(channels: Sequence[str], facts: Facts) -> Choice:
-    return Choice(tuple(check(channel, facts) for channel in channels))
+    return Choice(tuple(check(channel, facts) for channel in regional_order(channels, facts)))
+
+
+def regional_order(channels: Sequence[str], facts: Facts) -> tuple[str, ...]:
+    """The step's channels in the order the shop sets for the recipient's country (never one the step lacks),
+    those the country's order does not name after them, as the step lists them."""
+    country = facts.contact.country if facts.contact is not None else None
+    country = country or (phone_region(facts.phone) if facts.phone else None)
+    preferred = facts.shop.policy.regions.get(country or "", ())
+    first = [c for c in preferred if c in channels]
+    return (*first, *(c for c in channels if c not in first))
+
+
+def candidates(checks: Sequence[Mapping[str, str]]) -> list[dict[str, object]]:
+    """Every channel considered, in the order considered: accepted or not, and why; the first accepted won."""
+    found: list[dict[str, object]] = []
+    chosen = False
+    for c in checks:
+        ok = c["outcome"] == "usable"
+        reason = ("chosen: the first usable" if not chosen else "usable, after the one chosen") if ok else c["outcome"]
+        found.append({"channel": c["channel"], "ok": ok, "reason": reason})
+        chosen = chosen or ok
+    return found
 
 
 def email_refusal(facts: Facts) -> Reason | None:

@@ -9,12 +9,13 @@ ends after at most one visit of each step.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import assert_never
 
 from flows.caps import YIELD_AHEAD, capped, fills_a_cap
-from flows.channels import choose, marketing_refusal
+from flows.channels import candidates, choose, marketing_refusal
 from flows.contents import CONTENTS
 from flows.definition import BranchStep, ExitStep, FlowDefinition, SendStep, Step, Wait, WaitStep
 from flows.facts import INSTANTS, Facts
@@ -260,17 +261,22 @@ def _send(
         held = _capped(chosen.channel, facts, now, priority)
         if held is not None:
             reason, until, why = held
-            detail = {"channel": chosen.channel, "until": until.isoformat(), **why, "channels": list(checks)}
+            detail = {"channel": chosen.channel, "until": until.isoformat(), **why, **_considered(checks)}
             return _Hold(Decision(step.id, "deferred", reason, detail), until)
         opens = opens_at(chosen.channel, facts.shop.policy, facts, now)
         if opens is not None:  # outside the window, in the recipient's time: deferred to its opening
-            detail = {"channel": chosen.channel, "until": opens.isoformat(), "channels": list(checks)}
+            detail = {"channel": chosen.channel, "until": opens.isoformat(), **_considered(checks)}
             return _Hold(Decision(step.id, "deferred", Reason.QUIET_HOURS, detail), opens)
         return SendIntent(step.id, chosen.channel, chosen.address, step.content, content, checks, step.sms_segments)
     if choice.waits_for_setup:
-        detail = {"channels": list(checks)}
+        detail = _considered(checks)
         return _Hold(Decision(step.id, "deferred", Reason.NO_CHANNEL, detail), now + RECHECK_UNCONFIGURED)
-    return [Decision(step.id, "skipped", choice.refusal, {"channels": list(checks)})]
+    return [Decision(step.id, "skipped", choice.refusal, _considered(checks))]
+
+
+def _considered(checks: tuple[Mapping[str, str], ...]) -> dict[str, object]:
+    """What a decision records of its channels: each outcome, and each candidate accepted or not, and why."""
+    return {"channels": list(checks), "candidates": candidates(checks)}
 
 
 def _capped(channel: str, facts: Facts, now: datetime, priority: int) -> tuple[Reason, datetime, dict[str, str]] | None:

@@ -150,6 +150,8 @@ class ShopFacts:
     currency: str | None = None  # the shop's: the mirror's prices are in it
     money_format: str | None = None  # Shopify's, e.g. "${{amount}}"
     policy: ShopPolicy = field(default_factory=ShopPolicy)  # caps, quiet hours, budgets, regions...
+    # Distinct contacts with an order (later: a storefront visit) in the last 30 days: the growth stage.
+    monthly_active: int = 0
 
 
 @dataclass(frozen=True)

@@ -92,7 +92,11 @@ def db(runtime: Runtime) -> Db:
 # The shop's sending windows open all day, so that tests do not depend on the recipient's time of day, and no
 # frequency cap, so that a flow's test sees every message it sends (the tests of quiet hours and caps set
 # their own). The law's window for texts still applies.
-ALL_DAY = {"quiet_hours": {"email": "00:00-24:00", "sms": "00:00-24:00", "whatsapp": "00:00-24:00"}, "caps": []}
+ALL_DAY = {
+    "quiet_hours": {"email": "00:00-24:00", "sms": "00:00-24:00", "whatsapp": "00:00-24:00"},
+    "caps": [],
+    "growth_threshold": 0,  # a test shop has a handful of customers: SMS and WhatsApp are open to it all the same
+}
 
 
 @pytest.fixture

@@ -62,7 +62,7 @@ def test_the_api_reads_and_changes_the_policy_of_the_session_tokens_shop_only(
     headers = bearer(session_token(SHOP))
 
     shown = client.get("/api/shop/policy", headers=headers).get_json()["policy"]
-    assert (shown["caps"], shown["budgets"], shown["growth_threshold"]) == ([], {}, 1000)  # as set, and a default
+    assert (shown["caps"], shown["budgets"], shown["double_opt_in"]) == ([], {}, [])  # as set, and a default
     changed = client.patch("/api/shop/policy", json={"caps": ["2/1d"], "regions": {"IN": ["whatsapp", "email"]}},
                            headers=headers)  # fmt: skip
     assert changed.status_code == 200

@@ -261,3 +261,51 @@ def test_a_step_may_allow_a_longer_sms(
     message = db.one(Message)
     assert message.channel == "sms"
     assert 2 < message.payload["segments"] <= 6
+
+
+def test_below_its_growth_threshold_the_shop_texts_nobody_and_emails_instead(
+    sms_store: Runtime, twilio: responses.RequestsMock, smtp: SmtpServer, db: Db
+) -> None:
+    with sms_store.session() as session, session.begin():
+        shop = session.get(Shop, db.one(Shop).id, with_for_update=True)
+        assert shop is not None
+        shop.policy = shop.policy | {"growth_threshold": 2}
+        configure(session, shop.id or 0, sms_store.flows, "abandoned_checkout",
+                  steps={"reminder": StepChange(channels=("sms", "email"))}, now=RECEIVED_AT)  # fmt: skip
+    # One customer ordered in the last 30 days (a cancelled order, or one older, does not count).
+    for order_id, customer_id, placed, cancelled in ((1, 11, "2026-11-10", None), (2, 12, "2026-11-12", "2026-11-13"),
+                                                     (3, 13, "2026-10-01", None)):  # fmt: skip
+        deliver(sms_store, "orders/create", payloads.order(
+            order_id, customer={"id": customer_id, "email": f"c{customer_id}@example.com"},
+            email=f"c{customer_id}@example.com", created_at=f"{placed}T10:00:00Z", updated_at=f"{placed}T10:00:00Z",
+            cancelled_at=f"{cancelled}T10:00:00Z" if cancelled else None,
+        ))  # fmt: skip
+    twilio.post(TWILIO, json=_created(), status=201)
+    abandon_by_sms(sms_store, buyer_accepts_marketing=True)
+
+    assert run_worker(sms_store, TEXTING).journeys.sent == 1
+
+    assert len(twilio.calls) == 0
+    assert len(smtp.sink.received) == 1
+    [sending] = [d for d in db.all(Decision) if d.outcome == "sending"]
+    assert sending.detail["candidates"][0] == {"channel": "sms", "ok": False, "reason": "growth_stage"}
+
+
+def test_a_number_the_provider_refuses_gives_the_step_to_its_next_allowed_channel_as_a_new_attempt(
+    sms_store: Runtime, twilio: responses.RequestsMock, smtp: SmtpServer, db: Db
+) -> None:
+    with sms_store.session() as session, session.begin():
+        configure(session, db.one(Shop).id or 0, sms_store.flows, "abandoned_checkout",
+                  steps={"reminder": StepChange(channels=("sms", "email"))}, now=RECEIVED_AT)  # fmt: skip
+    twilio.post(TWILIO, json={"code": 21614, "message": "'To' number is not a valid mobile number", "status": 400},
+                status=400)  # fmt: skip
+    abandon_by_sms(sms_store, buyer_accepts_marketing=True)
+
+    run_worker(sms_store, TEXTING)
+    assert run_worker(sms_store, TEXTING + timedelta(seconds=5)).journeys.sent == 1  # the worker's next pass
+
+    assert len(twilio.calls) == 1
+    assert len(smtp.sink.received) == 1
+    assert sorted((m.channel, m.status) for m in db.all(Message)) == [("email", "sent"), ("sms", "failed")]
+    [sending] = [d for d in db.all(Decision) if d.outcome == "sending" and d.detail["channel"] == "email"]
+    assert sending.detail["candidates"][0] == {"channel": "sms", "ok": False, "reason": "address_refused"}

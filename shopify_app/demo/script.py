@@ -32,7 +32,11 @@ HEDY_PHONE = "+12075550142"
 HEDY_ZONE = ZoneInfo("America/New_York")  # her number's (Maine): the law lets texts reach her in her daytime
 # The demo shop sends at any hour (its windows open all day; only the law's window for texts remains), and
 # its story of three weeks in a few runs sends every message (no frequency cap).
-ALL_DAY = {"quiet_hours": {"email": "00:00-24:00", "sms": "00:00-24:00", "whatsapp": "00:00-24:00"}, "caps": []}
+ALL_DAY = {
+    "quiet_hours": {"email": "00:00-24:00", "sms": "00:00-24:00", "whatsapp": "00:00-24:00"},
+    "caps": [],
+    "growth_threshold": 0,  # its handful of customers may be texted all the same
+}
 # The merchant's own wording of the second reminder by SMS (`chorus content set`), in place of the shipped one.
 SECOND_REMINDER_SMS = (
     "{{ content.first_name }}, the {{ content.items[0].title }} is still in your cart, at "

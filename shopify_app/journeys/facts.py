@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_
+from sqlalchemy import ColumnElement, String, func, or_
 from sqlalchemy import select as rows_of
 from sqlmodel import Session, col, select
 
@@ -43,6 +43,7 @@ from shopify_app.models import (
     SENT_STATUSES,
     Checkout,
     Contact,
+    ContactIdentity,
     Customer,
     Journey,
     Message,
@@ -81,11 +82,15 @@ def gather_many(
     subjects: Mapping[str, str | None],
     *,
     configured: frozenset[str],
+    now: datetime | None = None,
 ) -> dict[str, Facts]:
     """The facts of each subject of `definition` (subject -> the step it is at, which says whether the facts
-    include related products), read together."""
+    include related products), read together; with `now`, the shop's growth stage as of then."""
     assert shop.id is not None
-    base = Facts(shop=shop_facts(shop), configured_channels=configured)
+    described = shop_facts(shop)
+    if now is not None:
+        described = replace(described, monthly_active=monthly_active(session, shop.id, now))
+    base = Facts(shop=described, configured_channels=configured)
     mirror = _Mirror(session, shop.id)
     match definition.subject:
         case "checkout":
@@ -121,6 +126,26 @@ def _with_contacts(mirror: _Mirror, found: dict[str, Facts]) -> dict[str, Facts]
             described = ContactFacts(contact.id, contact.timezone, contact.country, contact.province, contact.language)
             found[subject] = replace(facts, contact=described)
     return found
+
+
+ACTIVE_DAYS = 30
+
+
+def monthly_active(session: Session, shop_id: int, now: datetime) -> int:
+    """Distinct contacts with an uncancelled order in the last 30 days (storefront visits join them with the
+    storefront's events)."""
+    orders, identities = Order.__table__, ContactIdentity.__table__  # type: ignore[attr-defined]
+    o, i = orders.c, identities.c
+    named = or_(
+        (i.kind == CUSTOMER) & (i.value == func.cast(o.customer_id, String)),
+        (i.kind == EMAIL) & (i.value == o.email),
+    )
+    query = (
+        rows_of(func.count(func.distinct(i.contact_id)))
+        .select_from(orders.join(identities, (i.shop_id == o.shop_id) & named))
+        .where(o.shop_id == shop_id, o.created_at > now - timedelta(days=ACTIVE_DAYS), o.cancelled_at.is_(None))
+    )
+    return int(session.execute(query).scalar_one())
 
 
 def with_activity(

@@ -16,7 +16,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
 from sqlalchemy import select as rows_of
@@ -24,6 +24,7 @@ from sqlmodel import Session, col
 
 from flows import engine
 from flows import journey as pure
+from flows.channels import candidates
 from flows.contents import summary
 from flows.definition import DEFAULT_PRIORITY, FlowDefinition
 from flows.engine import SendOutcome
@@ -166,7 +167,8 @@ class JourneyRunner:
                         journeys.apply(item.row, ended, definition=None, facts=None, now=now)
                         report += JourneyReport(ended=1)
                     continue
-                facts = _facts(session, shop, definition, moving, self._protocol.channels.configured(session, shop))
+                configured = self._protocol.channels.configured(session, shop)
+                facts = _facts(session, shop, definition, moving, configured, now)
                 facts = with_activity(session, shop, facts, now, flow=definition.name, priorities=self._priorities)
                 for item in moving:
                     counted = _with_sent(facts[item.row.subject], sent_now)
@@ -220,6 +222,7 @@ class JourneyRunner:
                 sending = Decision(
                     intent.step, "sending", Reason.SEND,
                     {"message_id": result.message_id, "channel": intent.channel, "channels": list(intent.checks),
+                     "candidates": candidates(intent.checks),
                      **summary(intent.content)},
                 )  # fmt: skip
                 journey = engine.start_send(moved.journey, intent)
@@ -289,7 +292,12 @@ class JourneyRunner:
             assert definition is not None
             unknown = [item for item in group if item.row.id not in known]
             configured = self._protocol.channels.configured(session, shop)
-            facts = _facts(session, shop, definition, unknown, configured) if unknown else {}
+            facts = {}
+            if unknown:  # as of when their outcomes came
+                when = max(
+                    i.journey.previous_at or i.journey.due_at or datetime.min.replace(tzinfo=UTC) for i in unknown
+                )
+                facts = _facts(session, shop, definition, unknown, configured, when)
             facts |= {item.row.subject: known[item.row.id] for item in group if item.row.id in known}
             for item in group:
                 at = item.journey.previous_at or item.journey.due_at
@@ -320,11 +328,15 @@ class JourneyRunner:
 
 
 def _facts(
-    session: Session, shop: Shop, definition: FlowDefinition, moving: Sequence[_Moving], configured: frozenset[str]
+    session: Session,
+    shop: Shop,
+    definition: FlowDefinition,
+    moving: Sequence[_Moving],
+    configured: frozenset[str],
+    now: datetime,
 ) -> dict[str, Facts]:
-    return gather_many(
-        session, shop, definition, {m.row.subject: m.journey.step for m in moving}, configured=configured
-    )
+    subjects = {m.row.subject: m.journey.step for m in moving}
+    return gather_many(session, shop, definition, subjects, configured=configured, now=now)
 
 
 def _with_contacts_held(session: Session, rows: list[JourneyRow]) -> list[JourneyRow]:
@@ -348,6 +360,9 @@ def _with_sent(facts: Facts, sent_now: Mapping[int, list[tuple[datetime, str]]])
         return facts
     sent = tuple(sorted((*facts.recent_messages, *sent_now[facts.contact.contact_id])))
     return replace(facts, recent_messages=sent)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _tally(moved: Advance) -> JourneyReport:

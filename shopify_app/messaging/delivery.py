@@ -285,10 +285,14 @@ class SendProtocol:
                 # Not sent, and never on this channel for this step: the journey decides it again without it.
                 why = Reason.OUTSIDE_WINDOW if exc.code == str(OUTSIDE_WINDOW) else Reason.CHANNEL_REFUSED
                 return Outcome(MessageStatus.FAILED, why, at, error=detail, unusable=(prepared.channel, why))
+            if exc.failure is Failure.REFUSED and exc.problem is not None:
+                # The address itself is refused (invalid, opted out at the provider): it is suppressed, and the
+                # step is decided again at once, on its next allowed channel as a new attempt.
+                why = Reason.UNSUBSCRIBED if exc.problem is AddressProblem.OPTED_OUT else Reason.ADDRESS_REFUSED
+                return Outcome(MessageStatus.FAILED, Reason.SEND_REFUSED, at, error=detail, problem=exc.problem,
+                               unusable=(prepared.channel, why))  # fmt: skip
             if exc.failure is Failure.REFUSED:
-                return Outcome(
-                    MessageStatus.FAILED, Reason.SEND_REFUSED, at, Performed.FAILED, error=detail, problem=exc.problem
-                )
+                return Outcome(MessageStatus.FAILED, Reason.SEND_REFUSED, at, Performed.FAILED, error=detail)
             return self._not_sent(prepared, detail, at, not_before=exc.retry_after)
         return Outcome(
             MessageStatus.SENT,

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 import flows
+from flows.channels import candidates
 from flows.contents import CartReminder
 from flows.definition import FlowDefinition, parse_definition
 from flows.engine import RECHECK_UNCONFIGURED, Precedents, SendOutcome, advance, after_send, end, enter, start_send
@@ -46,7 +47,9 @@ EMAIL_SET_UP = frozenset({"email"})
 
 
 # Windows open all day: these tests are not about the time of day (tests/flows/test_quiet_hours.py is).
-ALL_DAY = policy_from_json({"quiet_hours": "email=00:00-24:00,sms=00:00-24:00,whatsapp=00:00-24:00"})
+ALL_DAY = policy_from_json(
+    {"quiet_hours": "email=00:00-24:00,sms=00:00-24:00,whatsapp=00:00-24:00", "caps": [], "growth_threshold": 0}
+)
 # Someone living where no law narrows when a text may reach them.
 IN_LONDON = ContactFacts(1, "Europe/London", "GB")
 
@@ -536,6 +539,48 @@ def test_a_channel_the_provider_would_not_carry_the_step_on_gives_way_for_that_s
     assert (second.step, second.channel) == ("second_reminder", "sms")
 
 
+def test_the_shops_order_for_the_recipients_country_reorders_the_steps_channels_never_adds_one() -> None:
+    policy = replace(ALL_DAY, regions={"BR": ("whatsapp", "sms"), "GB": ("push", "sms")})
+    by_sms = checkout(sms_marketing_phone="+14155550123", accepts_sms_marketing=True)
+    both = frozenset({"email", "sms"})
+
+    def chosen(country: str) -> tuple[str | None, list[dict[str, object]]]:
+        facts = checkout_facts(checkout=by_sms, configured_channels=both, shop=shop(policy=policy),
+                               contact=ContactFacts(1, "Europe/London", country))  # fmt: skip
+        moved = entered(ABANDONED, facts)
+        intent = advance(ABANDONED, ON, moved.journey, facts, T0 + HOUR).send
+        assert intent is not None
+        return intent.channel, candidates(intent.checks)
+
+    assert chosen("FR")[0] == "email"  # no order for France: the step's own (email, then SMS)
+    channel, considered = chosen("BR")
+    assert channel == "sms"  # WhatsApp first for Brazil, but the step has no WhatsApp: SMS, then email
+    assert considered == [
+        {"channel": "sms", "ok": True, "reason": "chosen: the first usable"},
+        {"channel": "email", "ok": True, "reason": "usable, after the one chosen"},
+    ]
+    assert chosen("GB")[0] == "sms"
+
+
+def test_below_its_growth_threshold_a_shop_reaches_people_on_the_cheap_channels_only() -> None:
+    small = shop(policy=replace(ALL_DAY, growth_threshold=1000), monthly_active=999)
+    by_sms = checkout(sms_marketing_phone="+14155550123", accepts_sms_marketing=True)
+    sms_first = FlowTuning(steps={"reminder": StepTuning(channels=("sms", "email"))})
+    facts = checkout_facts(checkout=by_sms, configured_channels=frozenset({"email", "sms"}), shop=small,
+                           contact=IN_LONDON)  # fmt: skip
+    moved = entered(ABANDONED, facts, tuning=sms_first)
+
+    intent = advance(ABANDONED, sms_first, moved.journey, facts, T0 + HOUR).send
+
+    assert intent is not None
+    assert intent.channel == "email"
+    assert candidates(intent.checks)[0] == {"channel": "sms", "ok": False, "reason": "growth_stage"}
+    grown = replace(facts, shop=replace(small, monthly_active=1000))
+    later = advance(ABANDONED, sms_first, entered(ABANDONED, grown, tuning=sms_first).journey, grown, T0 + HOUR)
+    assert later.send is not None
+    assert later.send.channel == "sms"
+
+
 def test_a_step_whose_channels_are_reordered_away_from_email_waits_for_them_to_be_set_up() -> None:
     tuning = FlowTuning(steps={"reminder": StepTuning(channels=("sms",))})
     moved = entered(ABANDONED, checkout_facts(), tuning=tuning)
@@ -555,7 +600,14 @@ def test_without_any_channel_set_up_a_due_step_is_deferred_once_and_looked_at_ag
 
     assert said(held) == [("reminder", "deferred", "no_channel")]
     assert held.decisions[0].detail == {
-        "channels": [{"channel": "email", "outcome": "not_configured"}, {"channel": "sms", "outcome": "not_configured"}]
+        "channels": [
+            {"channel": "email", "outcome": "not_configured"},
+            {"channel": "sms", "outcome": "not_configured"},
+        ],
+        "candidates": [
+            {"channel": "email", "ok": False, "reason": "not_configured"},
+            {"channel": "sms", "ok": False, "reason": "not_configured"},
+        ],
     }
     assert (held.journey.reason, held.journey.due_at) == (Reason.NO_CHANNEL, due + RECHECK_UNCONFIGURED)
     assert held.send is None
@@ -600,7 +652,10 @@ def test_a_step_whose_channel_refuses_is_skipped_with_the_refusal(changes: dict[
 
     assert skipped.send is None
     assert said(skipped) == [("reminder", "skipped", reason), ("last", "waiting", "wait")]
-    assert skipped.decisions[0].detail == {"channels": [{"channel": "email", "outcome": reason}]}
+    assert skipped.decisions[0].detail == {
+        "channels": [{"channel": "email", "outcome": reason}],
+        "candidates": [{"channel": "email", "ok": False, "reason": reason}],
+    }
 
 
 # Goals end the journey as soon as the event is handled
