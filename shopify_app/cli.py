@@ -24,7 +24,7 @@ from shopify_app.clock import Clock, FrozenClock, parse_instant
 from shopify_app.crypto import generate_key
 from shopify_app.events.replay import requeue_events
 from shopify_app.journeys.preview import preview
-from shopify_app.journeys.timeline import timeline
+from shopify_app.journeys.timeline import consent_history, person, timeline
 from shopify_app.journeys.tuning import (
     InvalidChange,
     StepChange,
@@ -530,11 +530,20 @@ def customers_timeline(runtime: Runtime, domain: str, email: str | None, phone: 
     if (email is None) == (phone is None):
         raise click.UsageError("name the customer with --email or --phone (one of them)")
     shop_id, _shop = _registered_shop(runtime, domain)
+    address = email.strip().lower() if email else None
     with runtime.read_session() as session:
-        entries = timeline(session, shop_id, email=email.strip().lower() if email else None, phone=phone)
+        who = person(session, shop_id, email=address, phone=phone)
+        described = who.describe(consent_history(session, shop_id, who))
+        entries = timeline(session, shop_id, email=address, phone=phone)
     if as_json:
-        click.echo(json.dumps({"entries": entries}, indent=2))
+        click.echo(json.dumps({**described, "entries": entries}, indent=2))
         return
+    for contact in described["contacts"]:
+        known = ", ".join(f"{i['kind']} {i['value']}" for i in contact["identities"])
+        zone = contact["timezone"] or "the shop's"
+        click.echo(f"contact {contact['id']}: {known} (time zone: {zone})")
+    for record in described["consent_history"]:
+        click.echo(f"{record['at']}\tconsent\t{record['channel']}\t{record['state']}\t{record['source']}")
     for entry in entries:
         where = "/".join(p for p in (entry["flow"], entry["step"]) if p)
         click.echo(f"{entry['at']}\t{entry['kind']}\t{where or '-'}\t{entry['outcome']}\t{entry['reason'] or ''}")

@@ -131,13 +131,21 @@ def test_the_cli_and_the_api_tell_the_customers_story_in_time_order(db_url: str,
 
     for result in (as_json, text):
         assert result.returncode == 0, result.stderr
-    assert json.loads(as_json.stdout) == {"entries": by_email}
-    assert text.stdout.splitlines() == [
+    printed = json.loads(as_json.stdout)
+    assert printed["entries"] == by_email
+    assert [c["customer_id"] for c in printed["contacts"]] == [777]
+    lines = text.stdout.splitlines()
+    ada = printed["contacts"][0]["id"]
+    assert (
+        lines[0]
+        == f"contact {ada}: customer 777, email ada@example.com, phone +15145550100 (time zone: America/New_York)"
+    )
+    assert lines[1:] == [
         f"{e['at']}\t{e['kind']}\t{'/'.join(p for p in (e['flow'], e['step']) if p) or '-'}\t{e['outcome']}\t"
         f"{e['reason'] or ''}"
         for e in by_email
     ]
-    assert text.stdout.splitlines()[6].split("\t")[1:4] == ["message", "abandoned_checkout/reminder", "sent"]
+    assert lines[7].split("\t")[1:4] == ["message", "abandoned_checkout/reminder", "sent"]
     for refused in (neither, both):
         assert refused.returncode == 2
         assert "name the customer with --email or --phone (one of them)" in refused.stderr
@@ -210,3 +218,29 @@ def test_messages_keep_their_keys_and_say_more(story: Runtime) -> None:
     )  # fmt: skip
     assert ada["error"] is None
     assert datetime.fromisoformat(ada["sent_at"]) >= REMINDED
+
+
+def test_the_timeline_names_the_contact_its_identities_and_consent_history_and_each_sends_candidates(
+    story: Runtime,
+) -> None:
+    consent = {"state": "unsubscribed", "opt_in_level": "single_opt_in", "consent_updated_at": "2026-11-21T09:00:00Z"}
+    deliver(story, "customers_email_marketing_consent/update",
+            {"customer_id": 777, "email_address": "ada@example.com", "email_marketing_consent": consent})  # fmt: skip
+    process(story, datetime(2026, 11, 21, 9, 1, tzinfo=UTC))
+    client = create_app(story).test_client()
+    body = client.get("/api/customers/timeline?email=ada@example.com", headers=bearer(session_token(SHOP))).json
+    assert body is not None
+
+    [contact] = body["contacts"]
+    assert contact["customer_id"] == 777
+    identities = {(i["kind"], i["value"]) for i in contact["identities"]}
+    assert {("customer", "777"), ("email", "ada@example.com"), ("phone", "+15145550100")} <= identities
+    assert [(r["channel"], r["state"], r["at"]) for r in body["consent_history"]][-1] == (
+        "email", "unsubscribed", "2026-11-21T09:00:00+00:00",
+    )  # fmt: skip
+    [sending] = [e for e in body["entries"] if e["kind"] == "decision" and e["outcome"] == "sending"]
+    assert sending["detail"]["candidates"][0] == {"channel": "email", "ok": True, "reason": "chosen: the first usable"}
+    # Another customer's contact is not hers.
+    grace = client.get("/api/customers/timeline?email=grace@example.com", headers=bearer(session_token(SHOP))).json
+    assert grace is not None
+    assert [c["id"] for c in grace["contacts"]] != [contact["id"]]

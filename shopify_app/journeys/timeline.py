@@ -3,6 +3,7 @@ every message, in time order (`chorus customers timeline`, `GET /api/customers/t
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -11,17 +12,55 @@ from sqlmodel import Session, col, select
 
 from flows.phones import normalise_phone
 from shopify_app.contacts import CUSTOMER, EMAIL, PHONE, contacts_of
-from shopify_app.models import ContactIdentity, Customer, Decision, Journey, Message, WebhookEvent
+from shopify_app.models import (
+    ConsentRecord,
+    Contact,
+    ContactIdentity,
+    Customer,
+    Decision,
+    Journey,
+    Message,
+    WebhookEvent,
+)
 
 LIMIT = 1000  # entries of each kind
 
 _ORDER = {"event": 0, "decision": 1, "message": 2}
 
 
-def timeline(
-    session: Session, shop_id: int, *, email: str | None = None, phone: str | None = None
-) -> list[dict[str, Any]]:
-    """Entries `{"at", "kind", "flow", "step", "outcome", "reason", "detail"}`, oldest first."""
+@dataclass(frozen=True)
+class Person:
+    """Whom a timeline is about: the customers the email or number names, their contacts and identities."""
+
+    customers: list[Customer]
+    contacts: list[Contact]
+    identities: list[ContactIdentity]
+
+    @property
+    def customer_ids(self) -> list[int]:
+        seen = {int(i.value) for i in self.identities if i.kind == CUSTOMER}
+        return sorted({c.customer_id for c in self.customers} | seen)
+
+    def describe(self, consent: list[ConsentRecord]) -> dict[str, Any]:
+        """The person's identities and consent history, for the timeline's readers."""
+        return {
+            "contacts": [
+                {"id": c.id, "customer_id": c.customer_id, "country": c.country, "province": c.province,
+                 "timezone": c.timezone, "language": c.language,
+                 "identities": [{"kind": i.kind, "value": i.value, "seen_at": i.seen_at.isoformat()}
+                                for i in self.identities if i.contact_id == c.id]}
+                for c in self.contacts
+            ],
+            "consent_history": [
+                {"channel": r.channel, "state": r.state, "opt_in_level": r.opt_in_level,
+                 "collected_from": r.collected_from, "at": r.consent_updated_at.isoformat() if r.consent_updated_at
+                 else None, "source": r.source}
+                for r in consent
+            ],
+        }  # fmt: skip
+
+
+def person(session: Session, shop_id: int, *, email: str | None = None, phone: str | None = None) -> Person:
     # Only the identifiers given: comparing a column with None would match every customer without one.
     named: list[ColumnElement[bool]] = []
     if email:
@@ -33,16 +72,46 @@ def timeline(
             select(Customer).where(Customer.shop_id == shop_id, or_(*named) if named else col(Customer.id).is_(None))
         )
     )
-    # The contacts these name, and every address they were seen with: one person's whole story.
+    # The contacts these name, and every identity they were seen with: one person's whole story.
     known_as = [(EMAIL, email or ""), (PHONE, normalise_phone(phone) or "")]
     known_as += [(CUSTOMER, str(c.customer_id)) for c in people]
     contact_ids = sorted(set(contacts_of(session, shop_id, [i for i in known_as if i[1]]).values()))
-    seen_as = session.exec(
-        select(ContactIdentity).where(
-            ContactIdentity.shop_id == shop_id, col(ContactIdentity.contact_id).in_(contact_ids)
+    contacts = list(
+        session.exec(
+            select(Contact)
+            .where(Contact.shop_id == shop_id, col(Contact.id).in_(contact_ids))
+            .order_by(col(Contact.id))
         )
-    ).all()
-    ids = sorted({c.customer_id for c in people} | {int(i.value) for i in seen_as if i.kind == CUSTOMER})
+    )
+    seen_as = list(
+        session.exec(
+            select(ContactIdentity)
+            .where(ContactIdentity.shop_id == shop_id, col(ContactIdentity.contact_id).in_(contact_ids))
+            .order_by(col(ContactIdentity.id))
+        )
+    )
+    return Person(people, contacts, seen_as)
+
+
+def consent_history(session: Session, shop_id: int, who: Person) -> list[ConsentRecord]:
+    return list(
+        session.exec(
+            select(ConsentRecord)
+            .where(ConsentRecord.shop_id == shop_id, col(ConsentRecord.customer_id).in_(who.customer_ids))
+            .order_by(col(ConsentRecord.id))
+            .limit(LIMIT)
+        )
+    )
+
+
+def timeline(
+    session: Session, shop_id: int, *, email: str | None = None, phone: str | None = None
+) -> list[dict[str, Any]]:
+    """Entries `{"at", "kind", "flow", "step", "outcome", "reason", "detail"}`, oldest first."""
+    who = person(session, shop_id, email=email, phone=phone)
+    people, seen_as = who.customers, who.identities
+    contact_ids = [c.id for c in who.contacts]
+    ids = who.customer_ids
     emails = {e for e in [email, *(c.email for c in people), *(i.value for i in seen_as if i.kind == EMAIL)] if e}
     addresses = emails | {a for a in [phone, *(i.value for i in seen_as if i.kind == PHONE)] if a}
     entries: list[tuple[datetime, str, int, dict[str, Any]]] = []

@@ -12,7 +12,7 @@ from sqlmodel import col, select
 from flows.definition import FlowDefinition
 from flows.policy import InvalidPolicy
 from shopify_app.journeys.preview import preview
-from shopify_app.journeys.timeline import timeline
+from shopify_app.journeys.timeline import consent_history, person, timeline
 from shopify_app.journeys.tuning import (
     MAX_DELAY,
     InvalidChange,
@@ -141,7 +141,9 @@ def customer_timeline() -> tuple[dict[str, Any], int]:
     shop = current_shop()
     assert shop.id is not None
     with current_runtime().read_session() as session:
-        return {"entries": timeline(session, shop.id, email=email, phone=phone)}, 200
+        who = person(session, shop.id, email=email, phone=phone)
+        described = who.describe(consent_history(session, shop.id, who))
+        return {**described, "entries": timeline(session, shop.id, email=email, phone=phone)}, 200
 
 
 @blueprint.get("/messages")
