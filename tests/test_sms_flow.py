@@ -69,6 +69,13 @@ def abandon_by_sms(runtime: Runtime, token: str = "ck-1", **changes: Any) -> Non
     abandon(runtime, token, **(fields | changes))
 
 
+def sms_first(runtime: Runtime, db: Db) -> None:
+    """The shop's reminder tries SMS before email."""
+    with runtime.session() as session, session.begin():
+        configure(session, db.one(Shop).id or 0, runtime.flows, "abandoned_checkout",
+                  steps={"reminder": StepChange(channels=("sms", "email"))}, now=RECEIVED_AT)  # fmt: skip
+
+
 def sent_forms(twilio: responses.RequestsMock) -> list[dict[str, str]]:
     forms = []
     for call in twilio.calls:
@@ -203,9 +210,7 @@ def test_twilio_busy_defers_the_sms_and_it_goes_out_later(
 def test_an_sms_too_long_for_the_step_gives_way_to_the_next_channel(
     sms_store: Runtime, twilio: responses.RequestsMock, smtp: SmtpServer, db: Db
 ) -> None:
-    with sms_store.session() as session, session.begin():
-        configure(session, db.one(Shop).id or 0, sms_store.flows, "abandoned_checkout",
-                  steps={"reminder": StepChange(channels=("sms", "email"))}, now=RECEIVED_AT)  # fmt: skip
+    sms_first(sms_store, db)
     # The catalogue's current title is what a message names: this one makes the SMS four segments long.
     long_title = "Handmade brass desk lamp with a linen shade, " * 10
     deliver(sms_store, "products/update", payloads.product(title=long_title, updated_at="2026-11-20T09:30:00Z"))
@@ -247,9 +252,7 @@ def test_a_step_may_allow_a_longer_sms(
     (tmp_path / "abandoned_checkout.toml").write_text(longer)
     runtime = Runtime(replace(sms_store.settings, flows_dir=str(tmp_path)), sms_store.engine, sms_store.secret_box,
                       sms_store.clock)  # fmt: skip
-    with runtime.session() as session, session.begin():
-        configure(session, db.one(Shop).id or 0, runtime.flows, "abandoned_checkout",
-                  steps={"reminder": StepChange(channels=("sms", "email"))}, now=RECEIVED_AT)  # fmt: skip
+    sms_first(runtime, db)
     long_title = "Handmade brass desk lamp with a linen shade, " * 10
     deliver(runtime, "products/update", payloads.product(title=long_title, updated_at="2026-11-20T09:30:00Z"))
     twilio.post(TWILIO, json=_created(), status=201)
@@ -266,12 +269,11 @@ def test_a_step_may_allow_a_longer_sms(
 def test_below_its_growth_threshold_the_shop_texts_nobody_and_emails_instead(
     sms_store: Runtime, twilio: responses.RequestsMock, smtp: SmtpServer, db: Db
 ) -> None:
+    sms_first(sms_store, db)
     with sms_store.session() as session, session.begin():
         shop = session.get(Shop, db.one(Shop).id, with_for_update=True)
         assert shop is not None
         shop.policy = shop.policy | {"growth_threshold": 2}
-        configure(session, shop.id or 0, sms_store.flows, "abandoned_checkout",
-                  steps={"reminder": StepChange(channels=("sms", "email"))}, now=RECEIVED_AT)  # fmt: skip
     # One customer ordered in the last 30 days (a cancelled order, or one older, does not count).
     for order_id, customer_id, placed, cancelled in ((1, 11, "2026-11-10", None), (2, 12, "2026-11-12", "2026-11-13"),
                                                      (3, 13, "2026-10-01", None)):  # fmt: skip
@@ -294,9 +296,7 @@ def test_below_its_growth_threshold_the_shop_texts_nobody_and_emails_instead(
 def test_a_number_the_provider_refuses_gives_the_step_to_its_next_allowed_channel_as_a_new_attempt(
     sms_store: Runtime, twilio: responses.RequestsMock, smtp: SmtpServer, db: Db
 ) -> None:
-    with sms_store.session() as session, session.begin():
-        configure(session, db.one(Shop).id or 0, sms_store.flows, "abandoned_checkout",
-                  steps={"reminder": StepChange(channels=("sms", "email"))}, now=RECEIVED_AT)  # fmt: skip
+    sms_first(sms_store, db)
     twilio.post(TWILIO, json={"code": 21614, "message": "'To' number is not a valid mobile number", "status": 400},
                 status=400)  # fmt: skip
     abandon_by_sms(sms_store, buyer_accepts_marketing=True)
