@@ -37,7 +37,7 @@ from flows.facts import (
     VariantNow,
 )
 from flows.phones import normalise_phone
-from shopify_app.contacts import CUSTOMER, EMAIL, PHONE, contacts_of
+from shopify_app.contacts import CUSTOMER, EMAIL, PHONE, contacts_of, resolve_pending
 from shopify_app.db.statements import among
 from shopify_app.models import (
     SENT_STATUSES,
@@ -87,8 +87,9 @@ def gather_many(
     """The facts of each subject of `definition` (subject -> the step it is at, which says whether the facts
     include related products), read together; with `now`, the shop's growth stage as of then."""
     assert shop.id is not None
+    resolve_pending(session)  # what this transaction's records said of people, before their contacts are read
     described = shop_facts(shop)
-    if now is not None:
+    if now is not None and described.policy.growth_threshold > 0:  # a threshold of 0 needs no count
         described = replace(described, monthly_active=monthly_active(session, shop.id, now))
     base = Facts(shop=described, configured_channels=configured)
     mirror = _Mirror(session, shop.id)
@@ -164,16 +165,17 @@ def with_activity(
         return found
     policy = shop_facts(shop).policy
     caps = [*policy.caps, *(c for caps in policy.channel_caps.values() for c in caps)]
+    if not caps:  # nothing to count against
+        return found
     sent: dict[int, list[tuple[datetime, str]]] = defaultdict(list)
-    if caps:
-        m = Message.__table__.c  # type: ignore[attr-defined]
-        at = func.coalesce(m.sent_at, m.created_at)
-        since = now - max(c.window for c in caps)
-        query = rows_of(m.contact_id, at, m.channel).where(
-            m.shop_id == shop.id, among(session, m.contact_id, contacts), m.status.in_([str(s) for s in SENT_STATUSES])
-        )
-        for contact_id, when, channel in session.execute(query.where(at > since)):
-            sent[contact_id].append((when, channel))
+    m = Message.__table__.c  # type: ignore[attr-defined]
+    at = func.coalesce(m.sent_at, m.created_at)
+    since = now - max(c.window for c in caps)
+    query = rows_of(m.contact_id, at, m.channel).where(
+        m.shop_id == shop.id, among(session, m.contact_id, contacts), m.status.in_([str(s) for s in SENT_STATUSES])
+    )
+    for contact_id, when, channel in session.execute(query.where(at > since)):
+        sent[contact_id].append((when, channel))
     j = Journey.__table__.c  # type: ignore[attr-defined]
     soon: dict[int, list[tuple[int, datetime]]] = defaultdict(list)
     for contact_id, other, due in session.execute(
