@@ -203,6 +203,16 @@ def test_a_customer_redaction_leaves_no_trace_and_keeps_the_sums(journeys: Runti
     assert (export.export, export.export_erased_at is not None) == (None, True)
 
 
+def test_a_redaction_in_the_same_batch_as_the_customers_last_update_leaves_no_trace(journeys: Runtime) -> None:
+    # The update names Bob; the redaction comes right after it, in the same batch.
+    deliver(journeys, "customers/update", BOB | {"updated_at": "2026-11-21T10:00:00Z"})
+    deliver(journeys, "customers/redact", redact_request(BOB))
+    process(journeys)
+
+    after = scan(journeys)
+    assert after == {name: [] for name in TRACES}, after
+
+
 def _order_totals(runtime: Runtime) -> tuple[int, Decimal]:
     with runtime.engine.connect() as connection:
         count, total = connection.execute(select(func.count(), func.sum(Order.__table__.c.total_price))).one()  # type: ignore[attr-defined]

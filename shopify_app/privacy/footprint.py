@@ -14,7 +14,7 @@ from sqlmodel import Session, SQLModel, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from flows.phones import normalise_phone
-from shopify_app.contacts import CUSTOMER, EMAIL, PHONE, contacts_of
+from shopify_app.contacts import CUSTOMER, EMAIL, PHONE, contacts_of, resolve_pending
 from shopify_app.events.context import PermanentEventError
 from shopify_app.mirror import fields
 from shopify_app.models import (
@@ -99,6 +99,7 @@ def find_footprint(
     transaction ends, in one order whatever the request, so that two erasures (or an erasure and the handling
     of an event) never wait on each other in a cycle: the raw webhook events first, as the worker's claim of
     a batch locks them, then the mirror's tables one after the other, each in id order."""
+    resolve_pending(session)  # what this transaction's earlier records said of people: found, then erased
     found = Footprint()
     customers = select(Customer).where(Customer.shop_id == shop_id, or_(*_matching(Customer, identity)))
     if lock:
