@@ -2,14 +2,17 @@
 
 Email, SMS and WhatsApp exist; push and inbox are accepted in definitions and skipped as not configured
 until their connectors arrive. A step none of whose channels is set up waits for one to be; a step whose set-up
-channels all refuse (no address, no consent) is skipped with the first refusal.
+channels all refuse (no address, no consent, too dear for the step or the shop's budget: `flows.budgets`) is
+skipped with the first refusal.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 
+from flows.budgets import NOTHING_SPENT, Price, cost_refusal
 from flows.consent import marketing_consent_refusal
 from flows.facts import Facts
 from flows.phones import phone_region
@@ -25,9 +28,11 @@ class ChannelCheck:
     channel: str
     address: str | None
     refusal: Reason | None  # None: usable
+    price: Price | None = None  # what the message would cost on it, where that was judged
 
     def as_detail(self) -> dict[str, str]:
-        return {"channel": self.channel, "outcome": str(self.refusal) if self.refusal else "usable"}
+        detail = {"channel": self.channel, "outcome": str(self.refusal) if self.refusal else "usable"}
+        return detail | ({"price": str(self.price)} if self.price is not None else {})
 
 
 @dataclass(frozen=True)
@@ -50,7 +55,8 @@ class Choice:
         return refusals[0] if refusals and refusals[0] is not None else Reason.NO_CHANNEL
 
 
-def check(channel: str, facts: Facts) -> ChannelCheck:
+def check(channel: str, facts: Facts, max_price: Decimal | None = None) -> ChannelCheck:
+    """How the channel is judged for this message; `max_price` is the step's cap on what it pays."""
     if channel not in facts.configured_channels:
         return ChannelCheck(channel, None, Reason.NOT_CONFIGURED)
     if channel in facts.unusable:
@@ -60,12 +66,17 @@ def check(channel: str, facts: Facts) -> ChannelCheck:
     if channel == "email":
         return ChannelCheck(channel, facts.email, email_refusal(facts))
     if channel in ("sms", "whatsapp"):
-        return ChannelCheck(channel, facts.phone, phone_refusal(channel, facts))
+        # Cost last: a channel the customer cannot be reached on is refused for that, whatever it would cost.
+        price = facts.prices.get(channel)
+        refusal = phone_refusal(channel, facts) or cost_refusal(
+            channel, facts.shop.policy, price, facts.shop.spend.get(channel, NOTHING_SPENT), max_price
+        )
+        return ChannelCheck(channel, facts.phone, refusal, price)
     return ChannelCheck(channel, None, Reason.NOT_CONFIGURED)
 
 
-def choose(channels: Sequence[str], facts: Facts) -> Choice:
-    return Choice(tuple(check(channel, facts) for channel in regional_order(channels, facts)))
+def choose(channels: Sequence[str], facts: Facts, max_price: Decimal | None = None) -> Choice:
+    return Choice(tuple(check(channel, facts, max_price) for channel in regional_order(channels, facts)))
 
 
 def regional_order(channels: Sequence[str], facts: Facts) -> tuple[str, ...]:

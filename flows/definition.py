@@ -12,6 +12,7 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Sequence
 from datetime import timedelta
+from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -20,6 +21,7 @@ from flows.channels import CHANNELS
 from flows.contents import CONTENTS
 from flows.durations import parse_duration
 from flows.facts import INSTANT_SUBJECTS, INSTANTS, SubjectKind
+from flows.policy import PAID_CHANNELS
 from flows.predicates import GOALS, PREDICATES
 
 # What each trigger starts a journey about.
@@ -31,6 +33,7 @@ TRIGGERS: dict[str, SubjectKind] = {
 }
 
 MAX_DELAY = timedelta(days=366)
+MAX_PRICE = Decimal("10000")  # as a rate may be (a rupiah or a dong price is in the thousands)
 
 
 def _duration(value: Any) -> Any:
@@ -102,6 +105,14 @@ class SendStep(_Step):
     channels: tuple[str, ...] = Field(min_length=1)
     # The longest SMS the step may send, in segments (each one billed): longer, the next channel carries it.
     sms_segments: int = Field(default=2, ge=1, le=10)
+    # The most one message of the step may cost on a paid channel, in the currency of the channel's rates
+    # (an SMS priced at `sms_segments`); dearer, the next channel carries it. None: any price.
+    max_price: Decimal | None = None
+
+    @field_validator("max_price", mode="before")
+    @classmethod
+    def _price(cls, value: Any) -> Decimal | None:
+        return None if value is None else parse_price(value)
 
     @field_validator("content")
     @classmethod
@@ -114,6 +125,12 @@ class SendStep(_Step):
     @classmethod
     def _known_channels(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         return validate_channels(value)
+
+    @model_validator(mode="after")
+    def _priced_channel(self) -> Self:
+        if self.max_price is not None and not set(self.channels) & set(PAID_CHANNELS):
+            raise ValueError(f"max_price caps what {' and '.join(PAID_CHANNELS)} cost: the step uses neither")
+        return self
 
 
 class ExitStep(_Step):
@@ -213,6 +230,23 @@ class FlowDefinition(_Model):
     @property
     def send_steps(self) -> tuple[SendStep, ...]:
         return tuple(step for step in self.steps if isinstance(step, SendStep))
+
+
+def parse_price(value: Any) -> Decimal:
+    """A step's `max_price`: "0.05" (or 0.05), from 0 to MAX_PRICE, at most 4 decimal places (as rates are)."""
+    try:
+        amount = Decimal(str(value).strip()) if isinstance(value, str | int | float | Decimal) else None
+    except InvalidOperation:
+        amount = None
+    if (
+        isinstance(value, bool) or amount is None or not amount.is_finite() or not 0 <= amount <= MAX_PRICE
+        or amount != amount.quantize(Decimal("0.0001"))
+    ):  # fmt: skip
+        raise ValueError(
+            f"expected an amount from 0 to {MAX_PRICE} with at most 4 decimal places, in the currency"
+            ' of the channel\'s rates, such as "0.05"'
+        )
+    return abs(amount)  # abs: "-0" is zero
 
 
 def validate_channels(channels: Sequence[str]) -> tuple[str, ...]:

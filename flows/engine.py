@@ -254,7 +254,7 @@ def _send(
         return [Decision(step.id, "skipped", content)]
     if journey.unusable:
         facts = replace(facts, unusable={**journey.unusable, **facts.unusable})
-    choice = choose(tuning.channels(step), facts)
+    choice = choose(tuning.channels(step), facts, step.max_price)
     checks = tuple(c.as_detail() for c in choice.checks)
     chosen = choice.chosen
     if chosen is not None and chosen.address is not None:
@@ -267,7 +267,8 @@ def _send(
         if opens is not None:  # outside the window, in the recipient's time: deferred to its opening
             detail = {"channel": chosen.channel, "until": opens.isoformat(), **_considered(checks)}
             return _Hold(Decision(step.id, "deferred", Reason.QUIET_HOURS, detail), opens)
-        return SendIntent(step.id, chosen.channel, chosen.address, step.content, content, checks, step.sms_segments)
+        return SendIntent(step.id, chosen.channel, chosen.address, step.content, content, checks, step.sms_segments,
+                          chosen.price)  # fmt: skip
     if choice.waits_for_setup:
         detail = _considered(checks)
         return _Hold(Decision(step.id, "deferred", Reason.NO_CHANNEL, detail), now + RECHECK_UNCONFIGURED)

@@ -13,6 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
+from flows.budgets import Price, Spend
 from flows.policy import ShopPolicy
 from flows.reasons import Reason
 
@@ -152,6 +153,8 @@ class ShopFacts:
     policy: ShopPolicy = field(default_factory=ShopPolicy)  # caps, quiet hours, budgets, regions...
     # Distinct contacts with an order (later: a storefront visit) in the last 30 days: the growth stage.
     monthly_active: int = 0
+    # The month's spend on each paid channel the shop set a budget for (see flows.budgets).
+    spend: Mapping[str, Spend] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -177,6 +180,9 @@ class Facts:
     recent_messages: tuple[tuple[datetime, str], ...] = ()
     # The priorities and due times of the contact's other journeys due within the hour (lower: more important).
     due_soon: tuple[tuple[int, datetime], ...] = ()
+    # What this message would cost on each paid channel, estimated from the shop's rates for the number's country;
+    # only where the shop set a budget or the step caps its price (a channel without one is not judged on cost).
+    prices: Mapping[str, Price] = field(default_factory=dict)
 
     @property
     def email(self) -> str | None:

@@ -8,6 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from flows.budgets import Price
 from flows.reasons import Reason
 
 
@@ -74,6 +75,7 @@ class SendIntent:
     content: Any  # the content model of `content_id`, one for every channel that renders it
     checks: tuple[Mapping[str, str], ...] = ()  # how each of the step's channels was judged
     sms_segments: int = 2  # the longest SMS the step may send
+    price: Price | None = None  # its estimated price on `channel`, where judged: stored with the message
 
 
 @dataclass(frozen=True)

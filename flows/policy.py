@@ -4,7 +4,8 @@ Plain data with its textual forms, the same on the command line and in the API:
 - caps: "1/16h,5/7d" (at most 1 marketing message per 16 hours and 5 per 7 days, across channels and
   flows), and per channel "sms=2/7d";
 - quiet hours, the window a channel may send in, in the recipient's local time: "email=09:00-20:00";
-- budgets, per paid channel and month, in the currency its costs are recorded in: "sms=50";
+- budgets, per paid channel and calendar month, in the currency of the channel's rates: "sms=50" (enforced
+  as `flows.budgets` says);
 - regions, a channel order per country that reorders a step's channels (never adds one): "BR=whatsapp,sms";
 - the growth threshold: below that many monthly active customers only the cheap channels are used;
 - double opt-in, the channels whose opt-ins collected by Chorus count only once confirmed: "email".

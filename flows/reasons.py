@@ -42,6 +42,8 @@ class Reason(StrEnum):
     QUIET_HOURS = "quiet_hours"  # outside the channel's window in the recipient's time (or the law's): held
     CAPPED = "capped"  # the contact had as many marketing messages as a frequency cap allows: held until it has room
     GROWTH_STAGE = "growth_stage"  # the shop has fewer monthly active customers than its threshold for paid channels
+    OVER_PRICE = "over_price"  # the message would cost more on this channel than its step pays at most
+    OVER_BUDGET = "over_budget"  # the message would take the month's spend on this channel over the shop's budget
     GIVES_WAY = "gives_way"  # it would fill a cap while a more important flow's message is due within the hour
     TOO_LONG = "too_long"  # the SMS is longer than the step allows, in segments
     NO_TEMPLATE = "no_template"  # no approved WhatsApp template is set for this step
@@ -102,6 +104,8 @@ _DESCRIPTIONS = {
     Reason.QUIET_HOURS: "outside the shop's sending hours (or the law's, for texts) in the recipient's time; held",
     Reason.CAPPED: "the customer has had as many messages as the shop's frequency cap allows; held until there is room",
     Reason.GROWTH_STAGE: "the shop is below the monthly active customers it set for SMS and WhatsApp",
+    Reason.OVER_PRICE: "on this channel the message would cost more than its step pays at most",
+    Reason.OVER_BUDGET: "the message would take this month's spend on the channel over the shop's budget for it",
     Reason.GIVES_WAY: "held so that a more important flow's message, due within the hour, goes out first",
     Reason.TOO_LONG: "the text message is longer than the step allows",
     Reason.NO_TEMPLATE: "no approved WhatsApp template is set for this step",

@@ -17,6 +17,7 @@ from shopify_app.web import (
     links,
     oauth,
     sendgrid,
+    signup,
     twilio,
     unsubscribe,
     whatsapp,
@@ -38,6 +39,7 @@ def create_app(runtime: Runtime) -> Flask:
     health.init_app(app)
     webhook_views.init_app(app, runtime)
     unsubscribe.init_app(app)
+    signup.init_app(app)
     demo.init_app(app)
     access.init_app(app, runtime)
     oauth.init_app(app)

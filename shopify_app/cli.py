@@ -23,6 +23,7 @@ from flows.policy import InvalidPolicy
 from shopify_app.clock import Clock, FrozenClock, parse_instant
 from shopify_app.crypto import generate_key
 from shopify_app.events.replay import requeue_events
+from shopify_app.journeys.budgets import month_spend
 from shopify_app.journeys.preview import preview
 from shopify_app.journeys.timeline import consent_history, person, timeline
 from shopify_app.journeys.tuning import (
@@ -265,12 +266,24 @@ def shops_set(runtime: Runtime, domain: str, **options: Any) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @with_runtime
 def shops_show(runtime: Runtime, domain: str, as_json: bool) -> None:
-    """The shop's channel policy, defaults included."""
-    _shop_id, shop = _registered_shop(runtime, domain)
-    described = policy_of(shop).as_json()
-    click.echo(
-        json.dumps({"domain": shop.domain, "policy": described}, indent=2) if as_json else _policy_lines(described)
-    )
+    """The shop's channel policy, defaults included, and this month's spend on each budgeted channel."""
+    shop_id, shop = _registered_shop(runtime, domain)
+    policy = policy_of(shop)
+    with runtime.read_session() as session:
+        spend = month_spend(session, shop_id, policy.budgets, runtime.clock.now(), shop.iana_timezone)
+    signup = f"{runtime.settings.app_url.rstrip('/')}/subscribe/{shop.domain}"
+    spent = {
+        channel: {"amounts": {c: str(a) for c, a in sorted(s.amounts.items())}, "messages": s.messages}
+        for channel, s in spend.items()
+    }
+    if as_json:
+        click.echo(json.dumps({"domain": shop.domain, "policy": policy.as_json(), "spent": spent,
+                               "signup_url": signup}, indent=2))  # fmt: skip
+        return
+    shown = [f"{ch}={' + '.join(f'{a} {c}' for c, a in sorted(s.amounts.items())) or '0'} ({s.messages} messages)"
+             for ch, s in spend.items()]  # fmt: skip
+    click.echo(_policy_lines(policy.as_json()) + f"\nspent this month: {', '.join(shown) or 'no budgets'}"
+               f"\nsign-up form: {signup}")  # fmt: skip
 
 
 def _policy_lines(described: Mapping[str, Any]) -> str:

@@ -16,10 +16,12 @@ from types import FrameType
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 
+from shopify_app.consent import EMAIL_CONSENT_JOB, SMS_CONSENT_JOB
 from shopify_app.events.processor import BatchReport, EventProcessor, RetryPolicy
 from shopify_app.events.registry import HANDLERS, PRELOAD
 from shopify_app.events.retention import purge_raw_bodies
-from shopify_app.jobs.consent import EmailUnsubscribeJob, SmsConsentJob
+from shopify_app.jobs.confirmations import ConfirmationJob
+from shopify_app.jobs.consent import email_consent_job, sms_consent_job
 from shopify_app.jobs.install import SUBSCRIPTIONS_JOB, InstallJob, SubscriptionsJob, enqueue_subscription_updates
 from shopify_app.jobs.prices import TWILIO_PRICE_JOB, TwilioPriceJob
 from shopify_app.jobs.queue import JobReport, JobRunner
@@ -31,11 +33,10 @@ from shopify_app.journeys.runner import JourneyReport, JourneyRunner
 from shopify_app.messaging.delivery import SendProtocol
 from shopify_app.messaging.directory import directory_for
 from shopify_app.messaging.links import ShortLinks
-from shopify_app.messaging.sms_consent import SMS_CONSENT_JOB
-from shopify_app.messaging.unsubscribe import EMAIL_UNSUBSCRIBE_JOB
 from shopify_app.runtime import Runtime
 from shopify_app.shopify.access import ShopifyAccess
 from shopify_app.shops import INSTALL_JOB
+from shopify_app.signup import CONFIRMATION_JOB
 from shopify_app.sync import StoreSync
 
 log = logging.getLogger(__name__)
@@ -112,11 +113,12 @@ class Worker:
                 INSTALL_JOB: InstallJob(access, settings),
                 SYNC_JOB: backfill_job(sync),
                 RECONCILE_JOB: reconcile_job(sync),
-                EMAIL_UNSUBSCRIBE_JOB: EmailUnsubscribeJob(access),
-                SMS_CONSENT_JOB: SmsConsentJob(access),
+                EMAIL_CONSENT_JOB: email_consent_job(access),
+                SMS_CONSENT_JOB: sms_consent_job(access),
                 TWILIO_PRICE_JOB: TwilioPriceJob(runtime),
                 WHATSAPP_HELP_JOB: WhatsAppHelpJob(runtime),
                 SUBSCRIPTIONS_JOB: SubscriptionsJob(access, settings),
+                CONFIRMATION_JOB: ConfirmationJob(runtime, directory),
             },
             max_claims=settings.event_max_claims,
         )

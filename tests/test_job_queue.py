@@ -9,8 +9,8 @@ import pytest
 import responses
 
 from shopify_app.app import create_app
+from shopify_app.consent import EMAIL_CONSENT_JOB as EMAIL_UNSUBSCRIBE_JOB
 from shopify_app.jobs.queue import JobOutcome, JobRunner, enqueue
-from shopify_app.messaging.unsubscribe import EMAIL_UNSUBSCRIBE_JOB
 from shopify_app.models import Job, JobStatus, Shop, Suppression
 from shopify_app.runtime import Runtime
 from tests import test_abandoned_checkout_flow as checkout_flow

@@ -195,9 +195,9 @@ def test_customer_consent_follows_the_newest_change_and_keeps_its_history(runtim
     assert customer.email_consent_state == "unsubscribed"
     assert customer.email_consent_updated_at == at("2026-11-20T11:00:00Z")
     history = db.all(ConsentRecord)
-    assert [(r.channel, r.state, r.source) for r in history] == [
-        ("email", "subscribed", "customers/create"),
-        ("email", "unsubscribed", "customers_email_marketing_consent/update"),
+    assert [(r.channel, r.state, r.source, r.evidence) for r in history] == [
+        ("email", "subscribed", "shopify_webhook", {"topic": "customers/create"}),
+        ("email", "unsubscribed", "shopify_webhook", {"topic": "customers_email_marketing_consent/update"}),
     ]
 
 

@@ -106,7 +106,7 @@ class Mirror:
             self.session.add(
                 ConsentRecord(shop_id=self.shop_id, customer_id=customer_id, channel="email", state=consent_state,
                               opt_in_level="single_opt_in", consent_updated_at=self.ago(ago),
-                              source="customers/update", recorded_at=self.ago(ago))
+                              source="shopify_webhook", recorded_at=self.ago(ago))
             )  # fmt: skip
 
 

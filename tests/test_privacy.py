@@ -160,7 +160,12 @@ def test_a_data_request_exports_everything_and_the_merchant_downloads_it(journey
     export = download.json
     assert export is not None
     assert [p["email"] for p in export["profiles"]] == ["bob@biller.com"]
-    assert [c["state"] for c in export["consent_history"]] == ["subscribed"]
+    # Every signal, with its source: Shopify's state, the checkout's box, the unsubscribe link Bob followed.
+    assert [(c["channel"], c["state"], c["source"]) for c in export["consent_history"]] == [
+        ("email", "subscribed", "shopify_webhook"),
+        ("email", "subscribed", "checkout"),
+        ("email", "unsubscribed", "unsubscribe_link"),
+    ]
     assert [o["order_id"] for o in export["orders"]] == [9001]
     assert [c["token"] for c in export["checkouts"]] == ["ck-bob"]
     assert {d["outcome"] for d in export["decisions"]} >= {"entered", "waiting", "sending", "sent"}

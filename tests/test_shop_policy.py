@@ -41,8 +41,10 @@ def test_the_command_line_sets_every_setting_and_shows_them_with_the_defaults(sh
         "growth_threshold": 1000,
         "double_opt_in": ["email"],
     }
+    assert json.loads(shown)["signup_url"] == f"https://chorus.example/subscribe/{SHOP}"
     code, lines = chorus(db_url, "shops", "show", SHOP)
     assert "regions: BR=whatsapp,sms, US=sms,email" in lines
+    assert f"sign-up form: https://chorus.example/subscribe/{SHOP}" in lines
 
 
 def test_a_wrong_setting_changes_nothing_and_says_what_is_wrong(shop: Shop, db_url: str, db: Db) -> None:

@@ -140,12 +140,15 @@ def test_the_cli_and_the_api_tell_the_customers_story_in_time_order(db_url: str,
         lines[0]
         == f"contact {ada}: customer 777, email ada@example.com, phone +15145550100 (time zone: America/New_York)"
     )
-    assert lines[1:] == [
+    # The checkout's marketing box, kept as proof of Ada's consent.
+    assert lines[1] == "2026-11-20T10:00:00+00:00\tconsent\temail\tsubscribed\tcheckout"
+    assert printed["consent_history"][0]["evidence"]["checkout_token"] == "ck-1"
+    assert lines[2:] == [
         f"{e['at']}\t{e['kind']}\t{'/'.join(p for p in (e['flow'], e['step']) if p) or '-'}\t{e['outcome']}\t"
         f"{e['reason'] or ''}"
         for e in by_email
     ]
-    assert lines[7].split("\t")[1:4] == ["message", "abandoned_checkout/reminder", "sent"]
+    assert lines[8].split("\t")[1:4] == ["message", "abandoned_checkout/reminder", "sent"]
     for refused in (neither, both):
         assert refused.returncode == 2
         assert "name the customer with --email or --phone (one of them)" in refused.stderr

@@ -16,7 +16,7 @@ from werkzeug.test import TestResponse
 from shopify_app.app import create_app
 from shopify_app.clock import FrozenClock
 from shopify_app.messaging.accounts import connect, parse_account
-from shopify_app.models import DeliveryReceipt, Job, Message, Shop, Suppression
+from shopify_app.models import ConsentRecord, DeliveryReceipt, Job, Message, Shop, Suppression
 from shopify_app.runtime import Runtime
 from shopify_app.shops import register_shop
 from tests import test_sms_flow as sms
@@ -30,6 +30,7 @@ from tests.test_abandoned_checkout_flow import run_worker
 
 mail_runtime, smtp, store, sms_store, twilio = sms.mail_runtime, sms.smtp, sms.store, sms.sms_store, sms.twilio
 SID = "SM" + "1" * 32
+INBOUND = "SM" + "9" * 32  # the customer's texts
 
 
 @pytest.fixture
@@ -57,7 +58,7 @@ def status(client: FlaskClient, db: Db, value: str, sid: str = SID, **extra: str
 
 
 def texted(client: FlaskClient, db: Db, body: str) -> TestResponse:
-    form = {"MessageSid": "SM" + "9" * 32, "AccountSid": sms.SID, "From": sms.PHONE, "To": sms.SENDER, "Body": body}
+    form = {"MessageSid": INBOUND, "AccountSid": sms.SID, "From": sms.PHONE, "To": sms.SENDER, "Body": body}
     return post(client, f"/channels/twilio/{key_of(db)}/inbound", form)
 
 
@@ -187,6 +188,12 @@ def test_start_after_stop_lets_sms_go_out_again(
     texted(client, db, "Start")
 
     assert db.all(Suppression) == []
+    # Both kept as proof: what was texted, from which message.
+    stop, start = ({"keyword": word, "provider_message_id": INBOUND} for word in ("opt_out", "opt_in"))
+    assert [(r.channel, r.address, r.state, r.opt_in_level, r.source, r.evidence) for r in db.all(ConsentRecord)] == [
+        ("sms", sms.PHONE, "unsubscribed", None, "keyword", stop),
+        ("sms", sms.PHONE, "subscribed", "single_opt_in", "keyword", start),
+    ]
     sent_one(sms_store, twilio)
 
 

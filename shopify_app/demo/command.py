@@ -44,6 +44,7 @@ class DemoResult:
     days: list[tuple[int, RunSummary]]  # the worker's run on each day of the demo
     outcomes: list[str]  # every journey, and where it stands
     outbox: list[Path]
+    signups: list[str]  # what came of the sign-up form
 
 
 def demo_settings(directory: Path, port: int, smtp_url: str, twilio_url: str) -> Settings:
@@ -109,7 +110,7 @@ class Demo:
                 webhook_secret=None,
                 now=self.runtime.clock.now(),
             )
-            shop.policy = dict(script.ALL_DAY)
+            shop.policy = dict(script.ALL_DAY) | script.DOUBLE_OPT_IN
             # The merchant's Twilio account, answered by the local SMS outbox.
             sms = {"account_sid": script.TWILIO_SID, "auth_token": script.TWILIO_TOKEN, "from": script.TWILIO_FROM}
             connect(session, self.runtime.secret_box, shop, parse_account("sms", sms), self.runtime.clock.now())
@@ -131,6 +132,8 @@ class Demo:
         posted = script.post_all(
             f"http://127.0.0.1:{self.port}", self.settings.shopify_api_secret, script.journey(start)
         )
+        signed_up = script.sign_up(f"http://127.0.0.1:{self.port}")
+        signups = [f"{script.IDA_EMAIL} signed up (HTTP {signed_up}); a confirmation email is on its way"]
         days = []
         for day in script.DAYS:
             # In Hedy's daytime (her texts may only go out then), and a little later each day, so that a step due
@@ -139,6 +142,8 @@ class Demo:
             clock = FrozenClock(at)
             runtime = Runtime(self.settings, self.runtime.engine, self.runtime.secret_box, clock)
             days.append((day, Worker(runtime).run_once()))
+            if len(signups) == 1:  # once the confirmation email is out (the day its job is due), Ida confirms
+                signups += script.confirm_sign_up(self.outbox.messages())
         with self.runtime.read_session() as session:
             journeys = session.exec(select(Journey).order_by(col(Journey.flow), col(Journey.email), col(Journey.id)))
             outcomes = [
@@ -147,7 +152,7 @@ class Demo:
                 + f" ({j.reason})"
                 for j in journeys
             ]
-        return DemoResult(posted, days, outcomes, self.outbox.messages() + self.sms_outbox.messages())
+        return DemoResult(posted, days, outcomes, self.outbox.messages() + self.sms_outbox.messages(), signups)
 
     def __exit__(self, *_exc: object) -> None:
         self.server.shutdown()
@@ -161,6 +166,8 @@ def describe(result: DemoResult, app_url: str) -> str:
     lines = [
         f"Webhooks posted: {len(result.posted)} ({', '.join(f'{n} x HTTP {s}' for s, n in sorted(statuses.items()))})",
         *(f"Day {day}: {summary.describe()}" for day, summary in result.days),
+        "Sign-up form:",
+        *(f"  {line}" for line in result.signups),
         "Journeys:",
         *(f"  {outcome}" for outcome in result.outcomes),
         "Outbox:",

@@ -4,17 +4,21 @@ Times are relative to the moment the demo starts. Four customers subscribe (so e
 leave checkouts; between their visit and the reminder the lamp gets cheaper, Grace buys after all (her
 order is paid and shipped: thanks, a review request, related products) and Linus unsubscribes; Hedy leaves
 a checkout with only the SMS box ticked (her reminders go by SMS, through the shop's Twilio account); Margaret
-last ordered almost three months ago (a winback once it is three months). The demo then moves the
+last ordered almost three months ago (a winback once it is three months). Ida signs up through the shop's
+form and confirms from the emailed link (the shop asks for double opt-in). The demo then moves the
 worker's clock through the following weeks (`DAYS`) so that every later step comes due.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+from email import message_from_bytes, policy
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -37,6 +41,9 @@ ALL_DAY = {
     "caps": [],
     "growth_threshold": 0,  # its handful of customers may be texted all the same
 }
+# Ida signs up through the shop's form; the shop asks for double opt-in, so she confirms from her inbox.
+IDA_EMAIL = "ida@example.com"
+DOUBLE_OPT_IN = {"double_opt_in": ["email"]}
 # The merchant's own wording of the second reminder by SMS (`chorus content set`), in place of the shipped one.
 SECOND_REMINDER_SMS = (
     "{{ content.first_name }}, the {{ content.items[0].title }} is still in your cart, at "
@@ -130,6 +137,28 @@ def post_all(base_url: str, secret: str, webhooks: Iterator[Webhook]) -> list[tu
         )
         results.append((webhook.topic, response.status_code))
     return results
+
+
+def sign_up(base_url: str) -> int:
+    """Ida fills in the shop's sign-up form; returns the HTTP status."""
+    form = {"email": IDA_EMAIL, "consent_email": "on"}
+    return requests.Session().post(f"{base_url}/subscribe/{SHOP}", data=form, timeout=10).status_code
+
+
+def confirm_sign_up(outbox: list[Path]) -> list[str]:
+    """Ida opens the confirmation email, once it is there, follows its link (a page with a button) and
+    confirms."""
+    for path in outbox:
+        message = message_from_bytes(path.read_bytes(), policy=policy.default)
+        if message["To"] == IDA_EMAIL and str(message["Subject"]).startswith("Confirm"):
+            body = message.get_body(preferencelist=("plain",))
+            found = re.search(r"https?://\S+/confirm/[0-9a-f]{64}", body.get_content() if body else "")
+            if found:
+                http = requests.Session()
+                http.get(found.group(0), timeout=10).raise_for_status()
+                http.post(found.group(0), timeout=10).raise_for_status()
+                return [f"{IDA_EMAIL} confirmed her sign-up through the emailed link (double opt-in)"]
+    return []
 
 
 def in_texting_hours(at: datetime) -> datetime:

@@ -20,6 +20,7 @@ from sqlalchemy import select as rows_of
 from sqlmodel import Session, col, select
 
 from flows.caps import YIELD_AHEAD
+from flows.consent import SUBSCRIBED, Source, with_chorus_opt_in
 from flows.contents import CONTENTS
 from flows.definition import DEFAULT_PRIORITY, FlowDefinition, SendStep
 from flows.facts import (
@@ -42,6 +43,7 @@ from shopify_app.db.statements import among
 from shopify_app.models import (
     SENT_STATUSES,
     Checkout,
+    ConsentRecord,
     Contact,
     ContactIdentity,
     Customer,
@@ -105,7 +107,7 @@ def gather_many(
                 found[subject] = _with_related(session, shop.id, found[subject])
         case _:
             found = _customer_facts(mirror, list(subjects), base)
-    found = _with_contacts(mirror, _with_suppressions(mirror, found))
+    found = _with_contacts(mirror, _with_suppressions(mirror, _with_form_opt_ins(mirror, found)))
     return _with_whatsapp_opt_ins(mirror, found) if "whatsapp" in configured else found
 
 
@@ -220,6 +222,33 @@ def _with_suppressions(mirror: _Mirror, found: dict[str, Facts]) -> dict[str, Fa
             sms_consent=replace(facts.sms_consent, unsubscribed_here=UNSUBSCRIBED in sms),
             whatsapp_consent=replace(facts.whatsapp_consent, unsubscribed_here=UNSUBSCRIBED in whatsapp),
             refused_addresses=frozenset(refused),
+        )
+    return found
+
+
+def _with_form_opt_ins(mirror: _Mirror, found: dict[str, Facts]) -> dict[str, Facts]:
+    """Each subject's email and SMS consent with the opt-ins Chorus's own forms collected (confirmed, where the
+    shop asks for double opt-in), when newer than what Shopify reports."""
+    wanted = sorted({a for f in found.values() for a in (f.email, f.phone) if a})
+    if not wanted:
+        return found
+    r = ConsentRecord
+    newest = {
+        (channel, address): at
+        for channel, address, at in mirror.session.execute(
+            rows_of(col(r.channel), col(r.address), func.max(col(r.consent_updated_at)))
+            .where(col(r.shop_id) == mirror.shop_id, col(r.source) == Source.FORM, col(r.state) == SUBSCRIBED)
+            .where(among(mirror.session, col(r.address), wanted))
+            .group_by(col(r.channel), col(r.address))
+        )
+    }
+    if not newest:
+        return found
+    for subject, facts in found.items():
+        found[subject] = replace(
+            facts,
+            email_consent=with_chorus_opt_in(facts.email_consent, newest.get(("email", facts.email or ""))),
+            sms_consent=with_chorus_opt_in(facts.sms_consent, newest.get(("sms", facts.phone or ""))),
         )
     return found
 

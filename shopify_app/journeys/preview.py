@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from flows.consent import SHOPIFY_SOURCES
 from flows.contents import CONTENTS
 from flows.definition import FlowDefinition
 from flows.facts import Consent, Facts, OrderFacts
@@ -78,10 +79,11 @@ def _candidates(
         for customer_id, at in session.exec(
             select(ConsentRecord.customer_id, ConsentRecord.consent_updated_at)
             .where(ConsentRecord.shop_id == shop_id, ConsentRecord.channel == "email")
-            .where(ConsentRecord.state == "subscribed")
+            .where(ConsentRecord.state == "subscribed", col(ConsentRecord.source).in_(SHOPIFY_SOURCES))
             .order_by(col(ConsentRecord.consent_updated_at))
         ):
-            first.setdefault(customer_id, at)
+            if customer_id is not None:
+                first.setdefault(customer_id, at)
         for customer_id, at in first.items():
             if since <= at <= now:
                 yield candidate(str(customer_id), at)
@@ -133,6 +135,7 @@ class _ConsentHistory:
                         ConsentRecord.shop_id == shop_id,
                         ConsentRecord.customer_id == facts.customer.customer_id,
                         ConsentRecord.channel == "email",
+                        col(ConsentRecord.source).in_(SHOPIFY_SOURCES),  # Chorus's own: its suppressions
                     )
                 )
             ]

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlmodel import select
+from sqlmodel import col, select
 
+from flows.consent import SHOPIFY_SOURCES
 from shopify_app.events.context import WebhookContext
 from shopify_app.mirror import fields
 from shopify_app.mirror.store import RowCache, known_row
@@ -103,6 +104,7 @@ def _subscriptions(ctx: WebhookContext, customer_id: int) -> list[tuple[int | No
                 ConsentRecord.customer_id == customer_id,
                 ConsentRecord.channel == "email",
                 ConsentRecord.state == "subscribed",
+                col(ConsentRecord.source).in_(SHOPIFY_SOURCES),  # the welcome follows Shopify's own record
             )
         )
     )

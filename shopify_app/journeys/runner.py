@@ -33,6 +33,7 @@ from flows.journey import Advance, Decision, Performed, SendIntent, Status
 from flows.reasons import Reason
 from flows.tuning import FlowTuning
 from shopify_app.journeys import store
+from shopify_app.journeys.budgets import BatchSpend, hold_budgets, priced_channels, with_prices
 from shopify_app.journeys.catalog import FlowCatalog
 from shopify_app.journeys.facts import gather_many, with_activity
 from shopify_app.journeys.store import JourneyRow
@@ -155,6 +156,10 @@ class JourneyRunner:
             # A contact another worker is deciding for waits for the next batch: two workers must never both
             # count a contact's messages against its caps before either has written its own.
             rows = _with_contacts_held(session, journeys.due(now, self._batch_size))
+            # Before any spend is read: the month's spend on a budgeted channel, and the messages it allows, are
+            # this batch's alone until it commits (see journeys.budgets).
+            hold_budgets(session, _shops_of(session, rows))
+            spend = BatchSpend(session, now)
             sends: list[_Send] = []
             sent_now: dict[int, list[tuple[datetime, str]]] = defaultdict(list)  # this batch's, by contact
             by_priority = sorted(rows, key=lambda r: (self._priorities.get(r.flow, DEFAULT_PRIORITY), r.id or 0))
@@ -170,12 +175,17 @@ class JourneyRunner:
                 configured = self._protocol.channels.configured(session, shop)
                 facts = _facts(session, shop, definition, moving, configured, now)
                 facts = with_activity(session, shop, facts, now, flow=definition.name, priorities=self._priorities)
+                priced = priced_channels(shop, definition, configured)
+                if priced:
+                    steps = {m.row.subject: m.journey.step for m in moving}
+                    facts = with_prices(session, shop, definition, facts, steps, priced)
                 for item in moving:
-                    counted = _with_sent(facts[item.row.subject], sent_now)
+                    counted = spend.applied(shop, _with_sent(facts[item.row.subject], sent_now))
                     moved = engine.advance(definition, tuning, item.journey, counted, now)
                     if moved.send is not None:
                         if counted.contact is not None:  # the next journeys of the batch count it
                             sent_now[counted.contact.contact_id].append((now, moved.send.channel))
+                        spend.count(shop, moved.send)
                         sends.append(_Send(item.row, shop, definition, tuning, moved, counted))
                         continue
                     if moved.journey.status is Status.WAITING and (moved.journey.due_at or now + STALL) <= now:
@@ -184,13 +194,13 @@ class JourneyRunner:
                         moved = Advance(replace(moved.journey, due_at=now + STALL), moved.decisions)
                     journeys.apply(item.row, moved, definition=definition, facts=facts[item.row.subject], now=now)
                     report += _tally(moved)
-            prepared = self._prepare(journeys, sends, now, clock)
+            prepared = self._prepare(journeys, sends, now, clock, spend)
             journeys.write()
         decided_on = {p.journey_id: facts for p, facts in prepared}
         return len(rows), report, [p for p, _facts in prepared], decided_on
 
     def _prepare(
-        self, journeys: store.JourneyRows, sends: Sequence[_Send], now: datetime, clock: BatchClock
+        self, journeys: store.JourneyRows, sends: Sequence[_Send], now: datetime, clock: BatchClock, spend: BatchSpend
     ) -> list[tuple[Prepared, Facts]]:
         """Commit the batch's messages as SENDING, each with its journey. A message its channel cannot carry
         (too long for an SMS, say) is decided again without that channel: the step's next channel may."""
@@ -212,9 +222,12 @@ class JourneyRunner:
                     continue
                 if isinstance(result, Unsendable):
                     facts = replace(send.facts, unusable={**send.facts.unusable, result.channel: result.reason})
+                    # The spend as the batch has it now (the cancelled one still counts: never less than spent).
+                    facts = spend.applied(send.shop, facts)
                     redone = engine.advance(definition, send.tuning, moved.journey, facts, now)
                     redone = Advance(redone.journey, (*moved.decisions, *redone.decisions), redone.send, redone.ended)
                     if redone.send is not None:
+                        spend.count(send.shop, redone.send)
                         again.append(replace(send, moved=redone, facts=facts))
                     else:
                         journeys.apply(row, redone, definition=definition, facts=facts, now=now)
@@ -298,7 +311,8 @@ class JourneyRunner:
                     i.journey.previous_at or i.journey.due_at or datetime.min.replace(tzinfo=UTC) for i in unknown
                 )
                 facts = _facts(session, shop, definition, unknown, configured, when)
-            facts |= {item.row.subject: known[item.row.id] for item in group if item.row.id in known}
+            # Priced for the step just sent: the next one is judged on cost only by the batch that sends it.
+            facts |= {i.row.subject: replace(known[i.row.id], prices={}) for i in group if i.row.id in known}
             for item in group:
                 at = item.journey.previous_at or item.journey.due_at
                 assert at is not None
@@ -337,6 +351,11 @@ def _facts(
 ) -> dict[str, Facts]:
     subjects = {m.row.subject: m.journey.step for m in moving}
     return gather_many(session, shop, definition, subjects, configured=configured, now=now)
+
+
+def _shops_of(session: Session, rows: Sequence[JourneyRow]) -> list[Shop]:
+    shops = [session.get(Shop, shop_id) for shop_id in sorted({r.shop_id for r in rows})]
+    return [shop for shop in shops if shop is not None]
 
 
 def _with_contacts_held(session: Session, rows: list[JourneyRow]) -> list[JourneyRow]:

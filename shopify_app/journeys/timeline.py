@@ -41,6 +41,10 @@ class Person:
         seen = {int(i.value) for i in self.identities if i.kind == CUSTOMER}
         return sorted({c.customer_id for c in self.customers} | seen)
 
+    @property
+    def addresses(self) -> list[str]:
+        return sorted({i.value for i in self.identities if i.kind in (EMAIL, PHONE)})
+
     def describe(self, consent: list[ConsentRecord]) -> dict[str, Any]:
         """The person's identities and consent history, for the timeline's readers."""
         return {
@@ -54,7 +58,7 @@ class Person:
             "consent_history": [
                 {"channel": r.channel, "state": r.state, "opt_in_level": r.opt_in_level,
                  "collected_from": r.collected_from, "at": r.consent_updated_at.isoformat() if r.consent_updated_at
-                 else None, "source": r.source}
+                 else None, "source": r.source, "evidence": r.evidence}
                 for r in consent
             ],
         }  # fmt: skip
@@ -97,7 +101,12 @@ def consent_history(session: Session, shop_id: int, who: Person) -> list[Consent
     return list(
         session.exec(
             select(ConsentRecord)
-            .where(ConsentRecord.shop_id == shop_id, col(ConsentRecord.customer_id).in_(who.customer_ids))
+            .where(
+                ConsentRecord.shop_id == shop_id,
+                or_(
+                    col(ConsentRecord.customer_id).in_(who.customer_ids), col(ConsentRecord.address).in_(who.addresses)
+                ),
+            )
             .order_by(col(ConsentRecord.id))
             .limit(LIMIT)
         )

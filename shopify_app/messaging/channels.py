@@ -104,8 +104,22 @@ class EmailChannel:
         )
         return self._connector.send(email, now)
 
+    def send_notice(self, notice: Notice, envelope: Envelope, now: datetime) -> Handover:
+        """An email the person asked for (a link to confirm their opt-in): no marketing, no unsubscribe link."""
+        email = OutgoingEmail(sender_name=envelope.shop_name, sender_address=self._sender_address,
+                              recipient=envelope.address, subject=notice.subject, text=notice.text, html=notice.html,
+                              reply_to=envelope.shop_email)  # fmt: skip
+        return self._connector.send(email, now)
+
     def sessions(self) -> AbstractContextManager[None]:
         return self._connector.sessions()
+
+
+@dataclass(frozen=True)
+class Notice:
+    subject: str
+    text: str
+    html: str | None = None
 
 
 SMS_OPT_OUT = "Reply STOP to opt out"

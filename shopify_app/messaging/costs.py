@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import Table, func, select
 from sqlmodel import Session, col
 
+from flows.budgets import Price as Price  # the flows' own: what they judge a message's cost on
 from flows.phones import phone_region
 from shopify_app.models import ChannelRate, Message
 
@@ -34,12 +35,6 @@ PLACES = Decimal("0.0001")  # what a stored amount keeps (NUMERIC(20, 4))
 # Any currency may be given (a rupiah or a dong rate is in the thousands): the limit only catches a slip.
 MAX_RATE = Decimal("10000")
 MAX_RATES = 1000  # per channel: every country in every category, with room to spare
-
-
-@dataclass(frozen=True)
-class Price:
-    amount: Decimal
-    currency: str
 
 
 @dataclass(frozen=True)

@@ -435,10 +435,13 @@ class SendProtocol:
             if existing is not None:
                 cancelled.append(existing.id)  # one live message per step: the old one stops being live first
             slots.append(None)
+            # Its estimate from the start: a budget counts it while it is in flight (a retry keeps it).
+            price = intent.price
             new.append(
                 {"shop_id": journey.shop_id, "journey_id": journey.id, "flow": journey.flow, "step": intent.step,
                  "channel": intent.channel, "address": intent.address, "payload": {},
-                 "status": MessageStatus.SENDING, "attempts": 0, "created_at": now, "contact_id": journey.contact_id}
+                 "status": MessageStatus.SENDING, "attempts": 0, "created_at": now, "contact_id": journey.contact_id,
+                 "estimate": price.amount if price else None, "estimate_currency": price.currency if price else None}
             )  # fmt: skip
         if cancelled:
             session.execute(update(table).where(table.c.id.in_(cancelled)).values(status=MessageStatus.CANCELLED))

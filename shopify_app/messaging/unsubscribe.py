@@ -5,14 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
-from shopify_app.jobs.queue import enqueue
+from flows.consent import UNSUBSCRIBED, Source
+from shopify_app.consent import record_consent
 from shopify_app.journeys.hooks import JourneyHooks
-from shopify_app.models import Customer, Message, Shop
-from shopify_app.suppressions import UNSUBSCRIBED, suppress
-
-EMAIL_UNSUBSCRIBE_JOB = "email_unsubscribe"
+from shopify_app.models import Message, Shop
 
 
 @dataclass(frozen=True)
@@ -45,31 +43,12 @@ def subscription_of(session: Session, message_id: int) -> Subscription | None:
 
 
 def unsubscribe(session: Session, subscription: Subscription, now: datetime, journeys: JourneyHooks) -> None:
-    """Never contact the address again on this channel, end the journeys it was on (an unsubscribe is a
-    goal of every flow), and tell Shopify, so the store's own records (and every other app reading them)
-    agree."""
-    suppress(
-        session,
-        shop_id=subscription.shop_id,
-        channel=subscription.channel,
-        address=subscription.address,
-        reason=UNSUBSCRIBED,
-        message_id=subscription.message_id,
-        now=now,
-    )
+    """Never contact the address again on this channel (until it opts in again), end the journeys it was on (an
+    unsubscribe is a goal of every flow), and tell Shopify, so the store's own records (and every other app
+    reading them) agree."""
+    record_consent(session, subscription.shop_id, channel=subscription.channel, address=subscription.address,
+                   state=UNSUBSCRIBED, source=Source.UNSUBSCRIBE_LINK, at=now,
+                   evidence={"message_id": subscription.message_id}, message_id=subscription.message_id)  # fmt: skip
     shop = session.get(Shop, subscription.shop_id)
     if shop is not None and subscription.channel == "email":
         journeys.touch(session, shop, now, email=subscription.address)
-    customer_id = session.exec(
-        select(Customer.customer_id).where(
-            Customer.shop_id == subscription.shop_id, Customer.email == subscription.address
-        )
-    ).first()
-    if subscription.channel == "email" and customer_id is not None:
-        enqueue(
-            session,
-            subscription.shop_id,
-            EMAIL_UNSUBSCRIBE_JOB,
-            now,
-            {"customer_id": customer_id, "at": now.isoformat()},
-        )

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from flows.consent import SINGLE_OPT_IN, SUBSCRIBED, Source
+from flows.phones import normalise_phone
 from shopify_app.contacts import Seen, observe
 from shopify_app.events.context import WebhookContext
 from shopify_app.mirror import fields
 from shopify_app.mirror.customers import customer_from_webhook, write_customer
 from shopify_app.mirror.orders import line_from_webhook, line_item_json
 from shopify_app.mirror.store import is_newer, locked_row
-from shopify_app.models import Checkout
+from shopify_app.models import Checkout, ConsentRecord
 
 
 def on_checkout(ctx: WebhookContext) -> None:
@@ -26,9 +30,11 @@ def on_checkout(ctx: WebhookContext) -> None:
     checkout.customer_id = customer.customer_id if customer else None
     checkout.email = fields.email(payload.get("email")) or (customer.email if customer else None)
     checkout.phone = fields.text(payload.get("phone"))
+    ticked = (checkout.buyer_accepts_marketing, checkout.buyer_accepts_sms_marketing, checkout.sms_marketing_phone)
     checkout.buyer_accepts_marketing = fields.flag(payload.get("buyer_accepts_marketing"))
     checkout.buyer_accepts_sms_marketing = fields.flag(payload.get("buyer_accepts_sms_marketing"))
     checkout.sms_marketing_phone = fields.text(payload.get("sms_marketing_phone"))
+    _record_boxes(ctx, checkout, ticked, updated_at or ctx.now)
     checkout.currency = fields.text(payload.get("presentment_currency") or payload.get("currency"))
     checkout.abandoned_checkout_url = fields.text(payload.get("abandoned_checkout_url"))
     checkout.line_items = [
@@ -47,3 +53,26 @@ def on_checkout(ctx: WebhookContext) -> None:
     seen = Seen(checkout.customer_id, (checkout.email,), (checkout.sms_marketing_phone, checkout.phone),
                 checkout.country_code, checkout.province_code, checkout.customer_locale)  # fmt: skip
     observe(ctx.session, ctx.mirror.shop_id, seen, ctx.now)
+
+
+def _record_boxes(
+    ctx: WebhookContext, checkout: Checkout, before: tuple[bool | None, bool | None, str | None], at: datetime
+) -> None:
+    """A marketing box newly ticked in the checkout is a consent signal: kept as proof, with the checkout."""
+    was_email, was_sms, was_phone = before
+    ticked: list[tuple[str, str | None]] = []
+    if checkout.buyer_accepts_marketing and not was_email:
+        ticked.append(("email", checkout.email))
+    phone = normalise_phone(checkout.sms_marketing_phone)
+    if checkout.buyer_accepts_sms_marketing and (not was_sms or checkout.sms_marketing_phone != was_phone):
+        ticked.append(("sms", phone))
+    for channel, address in ticked:
+        if address:
+            ctx.session.add(
+                ConsentRecord(
+                    shop_id=ctx.mirror.shop_id, customer_id=checkout.customer_id, address=address, channel=channel,
+                    state=SUBSCRIBED, opt_in_level=SINGLE_OPT_IN, consent_updated_at=at, source=Source.CHECKOUT,
+                    evidence={"topic": ctx.event.topic, "checkout_token": checkout.token, "event_id": ctx.event.id},
+                    recorded_at=ctx.now,
+                )
+            )  # fmt: skip

@@ -8,12 +8,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
+from flows.consent import Source, lifts_opt_out
+from flows.phones import normalise_phone
 from shopify_app.contacts import Seen, observe
 from shopify_app.events.context import MirrorWrite, WebhookContext
 from shopify_app.mirror import fields
 from shopify_app.mirror.store import RowCache, is_newer, locked_row
 from shopify_app.models import ConsentRecord, Customer
 from shopify_app.shopify.sync_queries import CustomerRecord, MarketingConsent
+from shopify_app.suppressions import lift_opt_out
 
 Channel = Literal["email", "sms"]
 
@@ -107,6 +110,10 @@ def write_consent(write: MirrorWrite, customer: Customer, channel: Channel, cons
     if channel == "sms":
         customer.sms_consent_collected_from = consent.collected_from
     if (consent.state, consent.opt_in_level) != (held_state, held_level):
+        address = customer.email if channel == "email" else normalise_phone(customer.phone)
+        source = Source.RECONCILIATION if write.source.startswith("sync") else Source.SHOPIFY_WEBHOOK
+        if address and lifts_opt_out(source, consent.state, consent.opt_in_level):
+            lift_opt_out(write.session, shop_id=customer.shop_id, channel=channel, address=address)
         cache = RowCache.of(write.session)
         if cache is not None and channel == "email" and consent.state == "subscribed":
             cache.note_subscription(customer.customer_id, write.event_id, changed_at)
@@ -119,7 +126,9 @@ def write_consent(write: MirrorWrite, customer: Customer, channel: Channel, cons
                 opt_in_level=consent.opt_in_level,
                 collected_from=consent.collected_from,
                 consent_updated_at=changed_at,
-                source=write.source,
+                address=address,
+                source=source,
+                evidence={"topic": write.source},
                 webhook_event_id=write.event_id,
                 recorded_at=write.now,
             )

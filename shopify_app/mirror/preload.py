@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from flows.consent import SHOPIFY_SOURCES
 from shopify_app.db.statements import among
 from shopify_app.events.context import WebhookContext
 from shopify_app.mirror import fields
@@ -82,8 +83,10 @@ def _preload_shop(session: Session, shop_id: int, keys: MirrorKeys) -> None:
             select(ConsentRecord.customer_id, ConsentRecord.webhook_event_id, ConsentRecord.consent_updated_at)
             .where(ConsentRecord.shop_id == shop_id, among(session, col(ConsentRecord.customer_id), keys.customers))
             .where(ConsentRecord.channel == "email", ConsentRecord.state == "subscribed")
+            .where(col(ConsentRecord.source).in_(SHOPIFY_SOURCES))
         ):
-            cache.subscriptions[customer_id].append((event_id, at))
+            if customer_id is not None:
+                cache.subscriptions[customer_id].append((event_id, at))
     lock_rows(session, Checkout, shop_id, "token", keys.checkouts, {"line_items": []})
     lock_rows(session, Order, shop_id, "order_id", keys.orders, {"line_items": []})
     lock_rows(session, Product, shop_id, "product_id", keys.products)

@@ -13,7 +13,7 @@ SQLModel.metadata.naming_convention = {
 
 # The models register themselves on import, so these imports stay below the convention.
 from shopify_app.models.channels import ChannelAccount, ChannelRate, WhatsAppTemplate, WhatsAppWindow  # noqa: E402
-from shopify_app.models.contacts import Contact, ContactIdentity  # noqa: E402
+from shopify_app.models.contacts import ConsentConfirmation, Contact, ContactIdentity  # noqa: E402
 from shopify_app.models.content import ContentOverride  # noqa: E402
 from shopify_app.models.events import EventAttempt, EventStatus, WebhookEvent  # noqa: E402
 from shopify_app.models.jobs import Job, JobStatus  # noqa: E402
@@ -49,6 +49,7 @@ __all__ = [
     "ChannelRate",
     "Checkout",
     "Click",
+    "ConsentConfirmation",
     "ConsentRecord",
     "Contact",
     "ContactIdentity",

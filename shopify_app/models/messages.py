@@ -71,6 +71,10 @@ class Message(SQLModel, table=True):
     provider_message_id: str | None = None
     cost: Decimal | None = Field(default=None, sa_type=Amount)
     cost_currency: str | None = Field(default=None, max_length=3)
+    # What it was priced at when decided, in its rates' currency: what a budget counts until a cost in that
+    # currency is recorded (see flows.budgets). None: no budget or step cap priced it.
+    estimate: Decimal | None = Field(default=None, sa_type=Amount)
+    estimate_currency: str | None = Field(default=None, max_length=3)
     error: str | None = None
     created_at: datetime = Field(sa_type=UTCDateTime)
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

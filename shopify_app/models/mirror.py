@@ -114,23 +114,29 @@ class Customer(Rewritten, table=True):
 
 @preassign_ids
 class ConsentRecord(SQLModel, table=True):
-    """Every consent change Chorus observed, kept as proof (when, how, from which delivery)."""
+    """Every consent signal Chorus observed or collected, kept as proof: append-only, exported with the person's
+    data. Whom it is about: the Shopify customer where known, and the address (email, E.164 phone) it is for."""
 
     __tablename__ = "consent_records"
     __table_args__ = (
         UniqueConstraint("webhook_event_id", "channel"),
         Index("ix_consent_records_shop_customer", "shop_id", "customer_id"),
+        Index("ix_consent_records_shop_address", "shop_id", "address"),
     )
 
     id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
     shop_id: int = _shop_fk()
-    customer_id: int = Field(sa_type=BigInteger)
-    channel: str = Field(max_length=10)  # "email" | "sms"
+    customer_id: int | None = Field(default=None, sa_type=BigInteger)
+    address: str | None = Field(default=None, max_length=320)  # lower-cased email or E.164 number
+    channel: str = Field(max_length=10)  # "email" | "sms" | "whatsapp" | "push" | "inbox"
     state: str | None = Field(default=None, max_length=20)
     opt_in_level: str | None = Field(default=None, max_length=30)
     collected_from: str | None = Field(default=None, max_length=30)
     consent_updated_at: datetime = Field(sa_type=UTCDateTime)
-    source: str = Field(max_length=100)  # the webhook topic that told us
+    source: str = Field(max_length=100)  # a `flows.consent.Source`
+    # What proves it, where known: the webhook topic, the keyword, the form's wording version and its digest,
+    # the IP address and user agent of the browser that sent it.
+    evidence: dict[str, Any] | None = Field(default=None, sa_type=JSON)
     webhook_event_id: int | None = Field(
         default=None, foreign_key="webhook_events.id", sa_type=BigId, ondelete="SET NULL"
     )

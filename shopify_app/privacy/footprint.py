@@ -20,6 +20,7 @@ from shopify_app.mirror import fields
 from shopify_app.models import (
     Checkout,
     Click,
+    ConsentConfirmation,
     ConsentRecord,
     Contact,
     ContactIdentity,
@@ -88,6 +89,7 @@ class Footprint:
     messages: list[Message] = field(default_factory=list)
     clicks: list[Click] = field(default_factory=list)  # of those messages' links
     suppressions: list[Suppression] = field(default_factory=list)
+    consent_confirmations: list[ConsentConfirmation] = field(default_factory=list)
     whatsapp_windows: list[WhatsAppWindow] = field(default_factory=list)
     events: list[WebhookEvent] = field(default_factory=list)
 
@@ -130,7 +132,10 @@ def find_footprint(
     addresses = {a for a in [identity.email, identity.phone, *phones, *emails] if a}
     found.consent_records = _rows(
         session,
-        select(ConsentRecord).where(ConsentRecord.shop_id == shop_id, col(ConsentRecord.customer_id).in_(customer_ids)),
+        select(ConsentRecord).where(
+            ConsentRecord.shop_id == shop_id,
+            or_(col(ConsentRecord.customer_id).in_(customer_ids), col(ConsentRecord.address).in_(addresses)),
+        ),
         ConsentRecord,
         lock,
     )
@@ -189,6 +194,14 @@ def find_footprint(
         session,
         select(Suppression).where(Suppression.shop_id == shop_id, col(Suppression.address).in_(addresses)),
         Suppression,
+        lock,
+    )
+    found.consent_confirmations = _rows(
+        session,
+        select(ConsentConfirmation).where(
+            ConsentConfirmation.shop_id == shop_id, col(ConsentConfirmation.address).in_(addresses)
+        ),
+        ConsentConfirmation,
         lock,
     )
     found.whatsapp_windows = _rows(

@@ -111,7 +111,13 @@ def on_shop_redact(ctx: WebhookContext) -> None:
 
 
 def _erase(session: Session, found: Footprint, *, home: str) -> None:
-    for row in [*found.customers, *found.consent_records, *found.suppressions, *found.whatsapp_windows]:
+    for row in [
+        *found.customers,
+        *found.consent_records,
+        *found.suppressions,
+        *found.consent_confirmations,
+        *found.whatsapp_windows,
+    ]:
         session.delete(row)
     for order in found.orders:  # kept for revenue, without the person
         order.email = order.phone = None
@@ -181,6 +187,7 @@ def _export(found: Footprint, identity: Identity, now: datetime) -> dict[str, An
         "messages": rows(found.messages),
         "clicks": rows(found.clicks),
         "suppressions": rows(found.suppressions),
+        "consent_confirmations": rows(found.consent_confirmations),
         "events": [
             {
                 "id": e.id,

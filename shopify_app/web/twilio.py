@@ -18,12 +18,12 @@ from sqlmodel import Session
 from connectors.sms.twilio import valid_twilio_signature
 from flows.keywords import Keyword, keyword
 from flows.phones import normalise_phone
+from shopify_app.consent import record_keyword
 from shopify_app.crypto import DecryptionError
 from shopify_app.jobs.prices import ask_price_later
 from shopify_app.messaging.accounts import callback_target, secrets_of
 from shopify_app.messaging.channels import help_text
 from shopify_app.messaging.feedback import record_receipt
-from shopify_app.messaging.sms_consent import sms_opt_in, sms_opt_out
 from shopify_app.models import ChannelAccount, MessageStatus
 from shopify_app.runtime import current_runtime
 
@@ -78,13 +78,11 @@ def inbound(key: str) -> Response:
         if number is None or said is None:
             return _twiml(None)
         now = runtime.clock.now()
-        if said is Keyword.OPT_OUT:
-            sms_opt_out(session, caller.shop_id, number, now)
-            log.info("shop %s: a number opted out of SMS by keyword", caller.shop_id)
-            return _twiml(None)  # Twilio confirms a STOP itself; anything more would not be delivered
-        if said is Keyword.OPT_IN:
-            sms_opt_in(session, caller.shop_id, number, now)
-            log.info("shop %s: a number opted in to SMS again by keyword", caller.shop_id)
+        if said in (Keyword.OPT_OUT, Keyword.OPT_IN):
+            opted_in = said is Keyword.OPT_IN
+            record_keyword(session, caller.shop_id, "sms", number, said, request.form.get("MessageSid"), now)
+            log.info("shop %s: a number opted %s SMS by keyword", caller.shop_id, "in to" if opted_in else "out of")
+            # Twilio confirms a STOP or START itself; anything more would not be delivered
             return _twiml(None)
     return _twiml(help_text(caller.shop_name, caller.shop_email))
 

@@ -25,13 +25,13 @@ from sqlmodel import Session, select
 from connectors.whatsapp.cloud import valid_webhook_signature
 from flows.keywords import Keyword, keyword
 from flows.phones import normalise_phone
+from shopify_app.consent import record_keyword
 from shopify_app.crypto import DecryptionError
 from shopify_app.jobs.replies import answer_help_later
 from shopify_app.messaging.accounts import callback_target, secrets_of
 from shopify_app.messaging.feedback import record_pricing, record_receipt
 from shopify_app.models import ChannelAccount, MessageStatus, Shop, WhatsAppWindow
 from shopify_app.runtime import current_runtime
-from shopify_app.suppressions import UNSUBSCRIBED, lift_opt_out, suppress
 
 log = logging.getLogger(__name__)
 
@@ -120,14 +120,12 @@ def _take(session: Session, shop_id: int, value: dict[str, Any], now: datetime) 
         text = (message.get("text") or {}).get("body") if isinstance(message.get("text"), dict) else None
         button = (message.get("button") or {}).get("payload") if isinstance(message.get("button"), dict) else None
         said = keyword(text if isinstance(text, str) else button if isinstance(button, str) else None)
-        if said is Keyword.OPT_OUT:
-            window.opted_in_at = None
-            suppress(session, shop_id=shop_id, channel="whatsapp", address=number, reason=UNSUBSCRIBED,
-                     message_id=None, now=now)  # fmt: skip
-            log.info("shop %s: a number opted out of WhatsApp by keyword", shop_id)
-        elif said is Keyword.OPT_IN:
-            window.opted_in_at = now  # asked, in their own words, for the shop's messages here
-            lift_opt_out(session, shop_id=shop_id, channel="whatsapp", address=number)
+        if said in (Keyword.OPT_OUT, Keyword.OPT_IN):
+            opted_in = said is Keyword.OPT_IN
+            window.opted_in_at = now if opted_in else None  # asked, in their own words, for the shop's messages
+            record_keyword(session, shop_id, "whatsapp", number, said, message.get("id"), now)
+            if not opted_in:
+                log.info("shop %s: a number opted out of WhatsApp by keyword", shop_id)
         elif said is Keyword.HELP:
             answer_help_later(session, window, now)  # free text, inside the window this message opened
 

@@ -4,7 +4,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from flows.consent import marketing_consent_refusal
+from flows.consent import (
+    Source,
+    form_level,
+    lifts_opt_out,
+    marketing_consent_refusal,
+    stands_as_opt_out,
+    with_chorus_opt_in,
+)
 from flows.facts import Consent
 from flows.reasons import Reason
 
@@ -35,3 +42,64 @@ def test_the_newest_wish_decides(
 def test_an_unsubscribe_through_chorus_always_wins() -> None:
     consent = Consent(state="subscribed", changed_at=T11, unsubscribed_here=True)
     assert marketing_consent_refusal(consent, True, T10) == Reason.UNSUBSCRIBED
+
+
+@pytest.mark.parametrize(
+    ("source", "state", "level", "stands", "lifts"),
+    [
+        pytest.param(Source.UNSUBSCRIBE_LINK, "unsubscribed", None, True, False, id="unsubscribe link"),
+        pytest.param(Source.KEYWORD, "unsubscribed", None, True, False, id="STOP"),
+        pytest.param(Source.KEYWORD, "subscribed", "single_opt_in", False, True, id="START"),
+        pytest.param(Source.FORM, "subscribed", "single_opt_in", False, True, id="form, single opt-in"),
+        pytest.param(Source.FORM, "subscribed", "confirmed_opt_in", False, True, id="form, confirmed"),
+        pytest.param(Source.FORM, "pending", "confirmed_opt_in", False, False, id="form, awaiting confirmation"),
+        pytest.param(
+            Source.CHECKOUT, "subscribed", "single_opt_in", False, False, id="checkout box (may be pre-ticked)"
+        ),
+        pytest.param(
+            Source.SHOPIFY_WEBHOOK, "subscribed", "single_opt_in", False, False, id="Shopify single (an import)"
+        ),
+        pytest.param(Source.SHOPIFY_WEBHOOK, "subscribed", "confirmed_opt_in", False, True, id="Shopify confirmed"),
+        pytest.param(Source.RECONCILIATION, "subscribed", "confirmed_opt_in", False, True, id="sync, confirmed"),
+        pytest.param(Source.SHOPIFY_WEBHOOK, "unsubscribed", None, False, False, id="Shopify's unsubscribe"),
+    ],
+)
+def test_what_a_chorus_opt_out_stands_against(
+    source: Source, state: str, level: str | None, stands: bool, lifts: bool
+) -> None:
+    assert stands_as_opt_out(source, state) is stands
+    assert lifts_opt_out(source, state, level) is lifts
+
+
+@pytest.mark.parametrize(
+    ("double", "confirmed", "expected"),
+    [
+        (False, False, ("subscribed", "single_opt_in")),
+        (True, False, ("pending", "confirmed_opt_in")),
+        (True, True, ("subscribed", "confirmed_opt_in")),
+    ],
+)
+def test_a_form_opt_in_counts_once_confirmed_under_double_opt_in(
+    double: bool, confirmed: bool, expected: tuple[str, str]
+) -> None:
+    assert form_level(double, confirmed) == expected
+
+
+@pytest.mark.parametrize(
+    ("shopify", "opted_in_at", "expected_state"),
+    [
+        pytest.param(Consent(None, None, False), T10, "subscribed", id="no Shopify state: the form's"),
+        pytest.param(Consent("unsubscribed", T9, False), T10, "subscribed", id="form newer than Shopify's no"),
+        pytest.param(Consent("unsubscribed", T11, False), T10, "unsubscribed", id="Shopify's no is newer"),
+        pytest.param(Consent("not_subscribed", T9, False), None, "not_subscribed", id="no form opt-in"),
+    ],
+)
+def test_the_newest_of_shopifys_state_and_a_chorus_opt_in_decides(
+    shopify: Consent, opted_in_at: datetime | None, expected_state: str
+) -> None:
+    assert with_chorus_opt_in(shopify, opted_in_at).state == expected_state
+
+
+def test_a_chorus_opt_out_wins_over_a_newer_opt_in_until_it_is_lifted() -> None:
+    opted_out = Consent("unsubscribed", T9, unsubscribed_here=True)
+    assert marketing_consent_refusal(with_chorus_opt_in(opted_out, T11), True, T11) is Reason.UNSUBSCRIBED
