@@ -39,6 +39,7 @@ BROWSER = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Firefox/140.
 CONFIRM_LINK = re.compile(r"https://chorus\.example(/confirm/[0-9a-f]{64})")
 LATER = "2026-11-20T12:00:00Z"  # a second checkout, after the opt-in: its reminder is due at 13:00
 LATER_DUE = datetime.fromisoformat("2026-11-20T13:05:00+00:00")
+ADA = {"id": 777, "email": "ada@example.com", "first_name": "Ada", "updated_at": checkout_flow.STARTED}
 GRAPHQL = f"https://shopify.test/{SHOP}/admin/api/2026-10/graphql.json"
 
 
@@ -70,6 +71,15 @@ def shopify_consent(level: str, at: str) -> dict[str, Any]:
     """Ada's customer record, subscribed at `level` as of `at`."""
     consent = {"state": "subscribed", "opt_in_level": level, "consent_updated_at": at}
     return payloads.customer(777, email="ada@example.com", updated_at=at, email_marketing_consent=consent)
+
+
+def unsubscribed_after_a_reminder(store: Runtime, smtp: SmtpServer) -> FlaskClient:
+    """Ada, customer 777, gets a reminder and follows its unsubscribe link."""
+    abandon(store, customer=ADA)
+    run_worker(store, AFTER_DUE)
+    client = create_app(store).test_client()
+    client.post(smtp.sink.received[0].parsed()["List-Unsubscribe"].strip("<>").removeprefix("https://chorus.example"))
+    return client
 
 
 def test_the_form_shows_what_each_opt_in_means_and_an_unknown_shop_has_none(store: Runtime) -> None:
@@ -174,18 +184,13 @@ def test_a_single_opt_in_counts_at_once_and_reaches_shopify(store: Runtime, smtp
 def test_an_unsubscribe_stands_until_the_person_opts_in_again_themselves(
     store: Runtime, smtp: SmtpServer, db: Db
 ) -> None:
-    customer = {"id": 777, "email": "ada@example.com", "first_name": "Ada", "updated_at": checkout_flow.STARTED}
-    abandon(store, customer=customer)
-    run_worker(store, AFTER_DUE)
-    client = create_app(store).test_client()
-    unsubscribe = smtp.sink.received[0].parsed()["List-Unsubscribe"].strip("<>").removeprefix("https://chorus.example")
-    client.post(unsubscribe)
+    client = unsubscribed_after_a_reminder(store, smtp)
     assert records(db)[-1] == ("email", "ada@example.com", "unsubscribed", None, "unsubscribe_link")
 
     # Shopify then reports a single opt-in (an import, say), and a later checkout has its box ticked: neither is
     # the person's own word to Chorus.
     deliver(store, "customers/update", shopify_consent("single_opt_in", "2026-11-20T11:30:00Z"))
-    abandon(store, "ck-2", customer=customer, updated_at=LATER)
+    abandon(store, "ck-2", customer=ADA, updated_at=LATER)
     run_worker(store, LATER_DUE)
     assert len(reminders(smtp)) == 1  # the first checkout's, before the unsubscribe
     assert db.all(Suppression) != []
@@ -205,11 +210,7 @@ def test_an_unsubscribe_stands_until_the_person_opts_in_again_themselves(
 def test_an_opt_in_shopify_reports_as_confirmed_lifts_a_chorus_opt_out(
     store: Runtime, smtp: SmtpServer, db: Db
 ) -> None:
-    customer = {"id": 777, "email": "ada@example.com", "first_name": "Ada", "updated_at": checkout_flow.STARTED}
-    abandon(store, customer=customer)
-    run_worker(store, AFTER_DUE)
-    client = create_app(store).test_client()
-    client.post(smtp.sink.received[0].parsed()["List-Unsubscribe"].strip("<>").removeprefix("https://chorus.example"))
+    unsubscribed_after_a_reminder(store, smtp)
     assert len(db.all(Suppression)) == 1
 
     deliver(store, "customers/update", shopify_consent("confirmed_opt_in", "2026-11-20T12:00:00Z"))
