@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from shopify_app import health
 from shopify_app.runtime import FLASK_EXTENSION, Runtime
@@ -16,6 +17,7 @@ from shopify_app.web import (
     demo,
     links,
     oauth,
+    pixel,
     sendgrid,
     signup,
     twilio,
@@ -40,6 +42,7 @@ def create_app(runtime: Runtime) -> Flask:
     webhook_views.init_app(app, runtime)
     unsubscribe.init_app(app)
     signup.init_app(app)
+    pixel.init_app(app)
     demo.init_app(app)
     access.init_app(app, runtime)
     oauth.init_app(app)
@@ -56,4 +59,8 @@ def create_app(runtime: Runtime) -> Flask:
         return {"error": f"request body larger than {settings.webhook_max_body_bytes} bytes"}, 413
 
     app.register_error_handler(RequestEntityTooLarge, too_large)
+    if settings.trusted_proxy_count:
+        # The client's address is the one the trusted proxies saw (each appends its peer to X-Forwarded-For):
+        # what a client writes there itself, before them, is not believed.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxy_count)  # type: ignore[method-assign]
     return app

@@ -346,14 +346,14 @@ def shops_sync(runtime: Runtime, domain: str, restart: bool) -> None:
 @click.argument("domain")
 @with_runtime
 def shops_doctor(runtime: Runtime, domain: str) -> None:
-    """Check a shop's webhook subscriptions and granted scopes against what Chorus needs."""
+    """Check a shop's webhook subscriptions, granted scopes and web pixel against what Chorus needs."""
     from shopify_app.shopify.access import ShopifyAccess
     from shopify_app.shopify.admin_api import AdminApiError
     from shopify_app.shopify.doctor import diagnose, report
 
     shop_id, shop = _registered_shop(runtime, domain)
     try:
-        diagnosis = diagnose(ShopifyAccess(runtime).admin_api(shop_id), runtime.settings)
+        diagnosis = diagnose(ShopifyAccess(runtime).admin_api(shop_id), runtime.settings, shop)
     except AdminApiError as exc:
         raise click.ClickException(f"cannot ask Shopify about {shop.domain}: {exc}") from None
     for line in report(diagnosis, runtime.settings):

@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 _IDENTITIES: Table = ContactIdentity.__table__  # type: ignore[attr-defined]
 CUSTOMER, EMAIL, PHONE = "customer", "email", "phone"
+BROWSER = "browser"  # a storefront browser's client id, linked only by proof (`browsing.stitching`)
 MAX_IDENTITY = 320
 
 

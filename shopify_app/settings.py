@@ -22,8 +22,17 @@ from shopify_app.db.engine import POOLERS, with_pooler
 DEFAULT_DATABASE_URL = "sqlite:///chorus.db"
 DEFAULT_API_VERSION = "2026-10"
 # What the flows need: customers and their consent (and updating it on unsubscribe), orders and
-# checkouts, products and stock.
-DEFAULT_SCOPES = ("read_customers", "write_customers", "read_orders", "read_products", "read_inventory")
+# checkouts, products and stock; and the web pixel: activating it (webPixelCreate and webPixelUpdate
+# require both write_pixels and read_customer_events).
+DEFAULT_SCOPES = (
+    "read_customers",
+    "write_customers",
+    "read_orders",
+    "read_products",
+    "read_inventory",
+    "write_pixels",
+    "read_customer_events",
+)
 MIB = 1024 * 1024
 
 T = TypeVar("T")
@@ -81,6 +90,10 @@ class Settings:
     whatsapp_api_base_url: str = "https://graph.facebook.com"
     whatsapp_api_version: str = "v23.0"
     sendgrid_api_base_url: str = "https://api.sendgrid.com"
+    # How many X-Forwarded-For hops in front of the app to believe (Heroku's router: 1); 0: the connecting peer
+    # is the client. Only rate limits and consent evidence use the client's address.
+    trusted_proxy_count: int = 0
+    pixel_retention_days: int = 90  # storefront events are erased after this many days
 
     def admin_base_url(self, shop_domain: str) -> str:
         """Where the shop's OAuth and Admin API endpoints live, without a trailing slash."""
@@ -151,6 +164,8 @@ class Settings:
             whatsapp_api_base_url=reader.parsed("WHATSAPP_API_BASE_URL", "https://graph.facebook.com", _base_url),
             whatsapp_api_version=reader.parsed("WHATSAPP_API_VERSION", "v23.0", _graph_version),
             sendgrid_api_base_url=reader.parsed("SENDGRID_API_BASE_URL", "https://api.sendgrid.com", _base_url),
+            trusted_proxy_count=reader.parsed("TRUSTED_PROXY_COUNT", 0, _count),
+            pixel_retention_days=reader.parsed("PIXEL_RETENTION_DAYS", 90, _positive_int),
         )
         if settings.smtp_url and not settings.email_from:
             reader.problem("EMAIL_FROM is required when SMTP_URL is set: the address messages are sent from")
@@ -216,6 +231,16 @@ def _positive_float(raw: str) -> float:
         raise ValueError(f"expected a number, got {raw!r}") from None
     if value <= 0:
         raise ValueError(f"expected a positive number, got {value}")
+    return value
+
+
+def _count(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"expected a whole number, got {raw!r}") from None
+    if not 0 <= value <= 10:
+        raise ValueError(f"expected a number from 0 to 10, got {value}")
     return value
 
 

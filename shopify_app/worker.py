@@ -19,10 +19,18 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from shopify_app.consent import EMAIL_CONSENT_JOB, SMS_CONSENT_JOB
 from shopify_app.events.processor import BatchReport, EventProcessor, RetryPolicy
 from shopify_app.events.registry import HANDLERS, PRELOAD
-from shopify_app.events.retention import purge_raw_bodies
+from shopify_app.events.retention import purge_pixel_events, purge_raw_bodies
 from shopify_app.jobs.confirmations import ConfirmationJob
 from shopify_app.jobs.consent import email_consent_job, sms_consent_job
-from shopify_app.jobs.install import SUBSCRIPTIONS_JOB, InstallJob, SubscriptionsJob, enqueue_subscription_updates
+from shopify_app.jobs.install import (
+    SUBSCRIPTIONS_JOB,
+    WEB_PIXEL_JOB,
+    InstallJob,
+    SubscriptionsJob,
+    WebPixelJob,
+    enqueue_subscription_updates,
+    enqueue_web_pixel_updates,
+)
 from shopify_app.jobs.prices import TWILIO_PRICE_JOB, TwilioPriceJob
 from shopify_app.jobs.queue import JobReport, JobRunner
 from shopify_app.jobs.replies import WHATSAPP_HELP_JOB, WhatsAppHelpJob
@@ -118,6 +126,7 @@ class Worker:
                 TWILIO_PRICE_JOB: TwilioPriceJob(runtime),
                 WHATSAPP_HELP_JOB: WhatsAppHelpJob(runtime),
                 SUBSCRIPTIONS_JOB: SubscriptionsJob(access, settings),
+                WEB_PIXEL_JOB: WebPixelJob(access),
                 CONFIRMATION_JOB: ConfirmationJob(runtime, directory),
             },
             max_claims=settings.event_max_claims,
@@ -170,17 +179,23 @@ class Worker:
             log.info("%s", summary.describe())
 
     def schedule_reconciliations(self, now: datetime | None = None) -> int:
-        """Queue what runs on a schedule per shop: reconciliations, and re-subscriptions after an upgrade."""
+        """Queue what runs on a schedule per shop: reconciliations, and re-subscriptions and web pixel
+        activations after an upgrade."""
         at = now or self._runtime.clock.now()
         enqueue_subscription_updates(self._runtime.engine, self._runtime.settings, at)
+        enqueue_web_pixel_updates(self._runtime.engine, self._runtime.settings, at)
         return enqueue_reconciliations(self._runtime.engine, at, self._reconcile_every)
 
     def purge(self, now: datetime | None = None) -> int:
         retention = timedelta(days=self._runtime.settings.raw_body_retention_days)
+        browsing = timedelta(days=self._runtime.settings.pixel_retention_days)
         with self._runtime.session() as session, session.begin():
             purged = purge_raw_bodies(session, now or self._runtime.clock.now(), retention)
+            erased = purge_pixel_events(session, now or self._runtime.clock.now(), browsing)
         if purged:
             log.info("purged %d raw webhook bodies older than %s", purged, retention)
+        if erased:
+            log.info("erased %d storefront events older than %s", erased, browsing)
         return purged
 
     def run_forever(self) -> None:

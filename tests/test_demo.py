@@ -59,6 +59,8 @@ def test_the_demo_plays_its_journey_and_prints_what_happened(tmp_path: Path) -> 
     # Ida signed up through the form; the shop asks for double opt-in: she confirmed from the emailed link.
     assert ("ida@example.com", "Confirm your subscription to Lumen Demo Store") in sent
     assert "ida@example.com confirmed her sign-up through the emailed link (double opt-in)" in result.stdout
+    # Ada's browser reported her visit through the web pixel; her checkout's webhook proved it hers.
+    assert "5 events from Ada's browser (HTTP 204), linked to her through her checkout" in result.stdout
     reminder = sent[("ada@example.com", "Ada, you left something at Lumen Demo Store")]
     text = reminder.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
     assert "Aurora Desk Lamp x 1: $79.00 each" in text  # the price after the drop, not the 89.00 in the cart
@@ -97,7 +99,14 @@ def test_the_demo_stays_up_with_its_page_on_localhost(tmp_path: Path) -> None:
             time.sleep(0.1)
         page = http.get(f"http://localhost:{port}/demo", timeout=10)
         assert page.status_code == 200, output.read_text()
-        for expected in ("demo-ada", "all checks passed", "an order was placed from this checkout", "orders/create"):
+        for expected in (
+            "demo-ada",
+            "all checks passed",
+            "an order was placed from this checkout",
+            "orders/create",
+            "demo-browser-ada",
+            "product_added_to_cart",
+        ):
             assert expected in page.text
         assert http.get(f"http://localhost:{port}/demo/messages/1", timeout=2).status_code == 200
         texted = re.search(r"<td>(\d+)</td><td>abandoned_checkout / reminder</td><td>\+12075550142</td>", page.text)

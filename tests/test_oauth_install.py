@@ -65,7 +65,9 @@ def test_auth_redirects_to_shopify_with_scopes_and_a_state_bound_to_the_browser(
     query = parse_qs(location.query)
     assert (location.scheme, location.netloc, location.path) == ("https", SHOP, "/admin/oauth/authorize")
     assert query["client_id"] == [API_KEY]
-    assert query["scope"] == ["read_customers,write_customers,read_orders,read_products,read_inventory"]
+    assert query["scope"] == [
+        "read_customers,write_customers,read_orders,read_products,read_inventory,write_pixels,read_customer_events"
+    ]
     assert query["redirect_uri"] == ["https://chorus.example/auth/callback"]
     assert "grant_options[]" not in query  # offline access
     cookie = response.headers["Set-Cookie"]

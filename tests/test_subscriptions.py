@@ -128,20 +128,22 @@ def test_ensuring_subscriptions_twice_changes_nothing(app_managed: Runtime, db: 
     assert fake.operations[len(created) :] == ["list"]
 
 
-def test_with_the_toml_in_charge_the_install_makes_no_api_call(db_url: str, db: Db) -> None:
+def test_with_the_toml_in_charge_the_install_creates_no_subscription(db_url: str, db: Db) -> None:
     runtime = Runtime.build(make_settings(db_url, WEBHOOKS_MANAGED_BY="toml"), clock=FrozenClock(RECEIVED_AT))
+    fake = FakeSubscriptions()
     try:
         with responses.RequestsMock() as mock:
             mock.post(
                 f"{BASE}/admin/oauth/access_token",
                 json={"access_token": "shpat_t", "scope": "read_orders", "expires_in": 3600, "refresh_token": "r"},
             )
+            fake.install(mock, BASE)
             install_through_oauth(runtime)
             summary = Worker(runtime).run_once()
-            assert len(mock.calls) == 1  # the token request only
     finally:
         runtime.close()
     assert summary.jobs.done == 1
+    assert fake.operations == ["pixel", "pixel create"]  # the web pixel only (tests/test_web_pixel_activation.py)
 
 
 def doctor(db_url: str, fake: FakeSubscriptions, **env: str):

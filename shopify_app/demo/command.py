@@ -15,6 +15,7 @@ from sqlmodel import col, select
 from werkzeug.serving import make_server
 
 from shopify_app.app import create_app
+from shopify_app.browsing.keys import ensure_pixel_key
 from shopify_app.clock import FrozenClock
 from shopify_app.crypto import generate_key
 from shopify_app.db import migrate
@@ -23,7 +24,7 @@ from shopify_app.demo.outbox import Outbox
 from shopify_app.demo.sms_outbox import SmsOutbox
 from shopify_app.messaging.accounts import connect, parse_account
 from shopify_app.messaging.wording import set_wording
-from shopify_app.models import Journey
+from shopify_app.models import Journey, PixelEvent
 from shopify_app.runtime import Runtime
 from shopify_app.settings import Settings
 from shopify_app.shops import register_shop
@@ -45,6 +46,7 @@ class DemoResult:
     outcomes: list[str]  # every journey, and where it stands
     outbox: list[Path]
     signups: list[str]  # what came of the sign-up form
+    storefront: list[str]  # what the web pixel reported, and whose it turned out to be
 
 
 def demo_settings(directory: Path, port: int, smtp_url: str, twilio_url: str) -> Settings:
@@ -111,6 +113,7 @@ class Demo:
                 now=self.runtime.clock.now(),
             )
             shop.policy = dict(script.ALL_DAY) | script.DOUBLE_OPT_IN
+            self.pixel_key = ensure_pixel_key(shop)
             # The merchant's Twilio account, answered by the local SMS outbox.
             sms = {"account_sid": script.TWILIO_SID, "auth_token": script.TWILIO_TOKEN, "from": script.TWILIO_FROM}
             connect(session, self.runtime.secret_box, shop, parse_account("sms", sms), self.runtime.clock.now())
@@ -129,6 +132,7 @@ class Demo:
     def play(self) -> DemoResult:
         """Post the scripted story to the running app, then run the worker on each day of the demo."""
         start = datetime.now(UTC)
+        pixel = script.post_browsing(f"http://127.0.0.1:{self.port}", self.pixel_key, start)
         posted = script.post_all(
             f"http://127.0.0.1:{self.port}", self.settings.shopify_api_secret, script.journey(start)
         )
@@ -152,7 +156,12 @@ class Demo:
                 + f" ({j.reason})"
                 for j in journeys
             ]
-        return DemoResult(posted, days, outcomes, self.outbox.messages() + self.sms_outbox.messages(), signups)
+            browsed = session.exec(select(PixelEvent).where(PixelEvent.client_id == script.ADA_BROWSER)).all()
+        linked = {e.contact_id for e in browsed} - {None}
+        storefront = [f"{len(browsed)} events from Ada's browser (HTTP {pixel}), "
+                      + ("linked to her through her checkout" if linked else "not linked to anyone")]  # fmt: skip
+        return DemoResult(posted, days, outcomes, self.outbox.messages() + self.sms_outbox.messages(), signups,
+                          storefront)  # fmt: skip
 
     def __exit__(self, *_exc: object) -> None:
         self.server.shutdown()
@@ -166,6 +175,8 @@ def describe(result: DemoResult, app_url: str) -> str:
     lines = [
         f"Webhooks posted: {len(result.posted)} ({', '.join(f'{n} x HTTP {s}' for s, n in sorted(statuses.items()))})",
         *(f"Day {day}: {summary.describe()}" for day, summary in result.days),
+        "Storefront (web pixel):",
+        *(f"  {line}" for line in result.storefront),
         "Sign-up form:",
         *(f"  {line}" for line in result.signups),
         "Journeys:",

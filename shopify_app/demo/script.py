@@ -5,7 +5,8 @@ leave checkouts; between their visit and the reminder the lamp gets cheaper, Gra
 order is paid and shipped: thanks, a review request, related products) and Linus unsubscribes; Hedy leaves
 a checkout with only the SMS box ticked (her reminders go by SMS, through the shop's Twilio account); Margaret
 last ordered almost three months ago (a winback once it is three months). Ida signs up through the shop's
-form and confirms from the emailed link (the shop asks for double opt-in). The demo then moves the
+form and confirms from the emailed link (the shop asks for double opt-in). Ada's browser reports her visit
+through the web pixel before her checkout, which then proves the browser hers. The demo then moves the
 worker's clock through the following weeks (`DAYS`) so that every later step comes due.
 """
 
@@ -137,6 +138,35 @@ def post_all(base_url: str, secret: str, webhooks: Iterator[Webhook]) -> list[tu
         )
         results.append((webhook.topic, response.status_code))
     return results
+
+
+ADA_BROWSER = "demo-browser-ada"
+
+
+def browsing(now: datetime) -> dict[str, Any]:
+    """What Ada's browser reports before her checkout (the pixel's batch): the lamp's page, twice, the cart, the
+    checkout she then leaves. Her checkout's signed webhook later proves the browser is hers."""
+
+    def at(minutes: int) -> str:
+        return (now - timedelta(minutes=minutes)).isoformat()
+
+    lamp = {"id": f"gid://shopify/ProductVariant/{LAMP}", "product": {"id": "gid://shopify/Product/10"}}
+    seen = [
+        ("page_viewed", 158, {"url": "/"}),
+        ("product_viewed", 156, {"productVariant": lamp, "url": "/products/aurora-desk-lamp"}),
+        ("product_viewed", 154, {"productVariant": lamp, "url": "/products/aurora-desk-lamp"}),
+        ("product_added_to_cart", 153, {"cartLine": {"quantity": 1, "merchandise": lamp}, "url": "/cart"}),
+        ("checkout_started", 151, {"checkout": {"token": "demo-ada"}, "url": "/checkouts/demo-ada"}),
+    ]
+    return {"events": [{"id": f"demo-pixel-{n}", "name": name, "timestamp": at(minutes), "clientId": ADA_BROWSER,
+                        "data": data} for n, (name, minutes, data) in enumerate(seen)]}  # fmt: skip
+
+
+def post_browsing(base_url: str, pixel_key: str, now: datetime) -> int:
+    """Ada's browser's batch, as the web pixel sends it (text/plain); returns the HTTP status."""
+    body = json.dumps(browsing(now))
+    headers = {"Content-Type": "text/plain", "Origin": "null"}  # from Shopify's pixel sandbox
+    return requests.Session().post(f"{base_url}/pixel/{pixel_key}", data=body, headers=headers, timeout=10).status_code
 
 
 def sign_up(base_url: str) -> int:

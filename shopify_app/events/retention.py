@@ -1,13 +1,13 @@
-"""Raw webhook bodies hold customer data: they are kept for a limited time, then erased."""
+"""Raw webhook bodies and storefront events hold customer data: they are kept for a limited time, then erased."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlmodel import Session, col
 
-from shopify_app.models import EventStatus, WebhookEvent
+from shopify_app.models import EventStatus, PixelEvent, WebhookEvent
 
 
 def purge_raw_bodies(session: Session, now: datetime, retention: timedelta) -> int:
@@ -19,4 +19,10 @@ def purge_raw_bodies(session: Session, now: datetime, retention: timedelta) -> i
         .where(col(WebhookEvent.status) != EventStatus.PENDING)
         .values(body=None, body_purged_at=now)
     )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def purge_pixel_events(session: Session, now: datetime, retention: timedelta) -> int:
+    """Erase storefront events received before `now - retention`."""
+    result = session.execute(delete(PixelEvent).where(col(PixelEvent.received_at) < now - retention))
     return int(result.rowcount)  # type: ignore[attr-defined]

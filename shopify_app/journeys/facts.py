@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, func, or_
+from sqlalchemy import ColumnElement, String, func, or_, union
 from sqlalchemy import select as rows_of
 from sqlmodel import Session, col, select
 
@@ -50,6 +50,7 @@ from shopify_app.models import (
     Journey,
     Message,
     Order,
+    PixelEvent,
     Product,
     Shop,
     Suppression,
@@ -135,20 +136,25 @@ ACTIVE_DAYS = 30
 
 
 def monthly_active(session: Session, shop_id: int, now: datetime) -> int:
-    """Distinct contacts with an uncancelled order in the last 30 days (storefront visits join them with the
-    storefront's events)."""
+    """Distinct contacts with an uncancelled order or a storefront visit (an event of a browser proven theirs)
+    in the last 30 days."""
     orders, identities = Order.__table__, ContactIdentity.__table__  # type: ignore[attr-defined]
-    o, i = orders.c, identities.c
+    o, i, p = orders.c, identities.c, PixelEvent.__table__.c  # type: ignore[attr-defined]
+    since = now - timedelta(days=ACTIVE_DAYS)
     named = or_(
         (i.kind == CUSTOMER) & (i.value == func.cast(o.customer_id, String)),
         (i.kind == EMAIL) & (i.value == o.email),
     )
-    query = (
-        rows_of(func.count(func.distinct(i.contact_id)))
+    buyers = (
+        rows_of(i.contact_id.label("contact_id"))
         .select_from(orders.join(identities, (i.shop_id == o.shop_id) & named))
-        .where(o.shop_id == shop_id, o.created_at > now - timedelta(days=ACTIVE_DAYS), o.cancelled_at.is_(None))
+        .where(o.shop_id == shop_id, o.created_at > since, o.cancelled_at.is_(None))
     )
-    return int(session.execute(query).scalar_one())
+    visitors = rows_of(p.contact_id.label("contact_id")).where(
+        p.shop_id == shop_id, p.received_at > since, p.contact_id.is_not(None)
+    )
+    active = union(buyers, visitors).subquery()
+    return int(session.execute(rows_of(func.count(func.distinct(active.c.contact_id)))).scalar_one())
 
 
 def with_activity(

@@ -20,12 +20,13 @@ from shopify_app.models import (
     Decision,
     Journey,
     Message,
+    PixelEvent,
     WebhookEvent,
 )
 
 LIMIT = 1000  # entries of each kind
 
-_ORDER = {"event": 0, "decision": 1, "message": 2}
+_ORDER = {"browse": 0, "event": 1, "decision": 2, "message": 3}
 
 
 @dataclass(frozen=True)
@@ -177,6 +178,17 @@ def timeline(
         }  # fmt: skip
         entry = _entry(at, "message", message.flow, message.step, message.status, message.error, detail)
         entries.append((at, "message", message.id or 0, entry))
+
+    for browsed in session.exec(
+        select(PixelEvent)
+        .where(PixelEvent.shop_id == shop_id, col(PixelEvent.contact_id).in_(contact_ids))
+        .order_by(col(PixelEvent.id))
+        .limit(LIMIT)
+    ):  # what their browsers did on the storefront, once proven theirs
+        detail = {"client_id": browsed.client_id, "product_id": browsed.product_id, "variant_id": browsed.variant_id,
+                  "checkout_token": browsed.checkout_token, **browsed.data}  # fmt: skip
+        entry = _entry(browsed.occurred_at, "browse", None, None, browsed.name, None, detail)
+        entries.append((browsed.occurred_at, "browse", browsed.id or 0, entry))
 
     entries.sort(key=lambda e: (e[0], _ORDER[e[1]], e[2]))
     return [entry for *_key, entry in entries]

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from flows.consent import SINGLE_OPT_IN, SUBSCRIBED, Source
 from flows.phones import normalise_phone
+from shopify_app.browsing.stitching import note_checkout
 from shopify_app.contacts import Seen, observe
 from shopify_app.events.context import WebhookContext
 from shopify_app.mirror import fields
@@ -53,6 +54,7 @@ def on_checkout(ctx: WebhookContext) -> None:
     seen = Seen(checkout.customer_id, (checkout.email,), (checkout.sms_marketing_phone, checkout.phone),
                 checkout.country_code, checkout.province_code, checkout.customer_locale)  # fmt: skip
     observe(ctx.session, ctx.mirror.shop_id, seen, ctx.now)
+    note_checkout(ctx.session, ctx.mirror.shop_id, checkout.token)  # the storefront browsers it proves
 
 
 def _record_boxes(

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import or_, update
 from sqlmodel import col
 
+from shopify_app.browsing.stitching import note_checkout
 from shopify_app.contacts import Seen, observe
 from shopify_app.events.context import MirrorWrite, WebhookContext
 from shopify_app.mirror import fields
@@ -97,6 +98,7 @@ def write_order(
     order.email = record.email
     order.phone = record.phone
     observe(write.session, write.shop_id, Seen(record.customer_id, (record.email,), (record.phone,)), write.now)
+    note_checkout(write.session, write.shop_id, order.checkout_token)  # the storefront browsers it proves
     order.source_name = record.source_name
     order.financial_status = record.financial_status
     order.fulfillment_status = record.fulfillment_status

@@ -12,6 +12,7 @@ SQLModel.metadata.naming_convention = {
 }
 
 # The models register themselves on import, so these imports stay below the convention.
+from shopify_app.models.browsing import PixelEvent  # noqa: E402
 from shopify_app.models.channels import ChannelAccount, ChannelRate, WhatsAppTemplate, WhatsAppWindow  # noqa: E402
 from shopify_app.models.contacts import ConsentConfirmation, Contact, ContactIdentity  # noqa: E402
 from shopify_app.models.content import ContentOverride  # noqa: E402
@@ -66,6 +67,7 @@ __all__ = [
     "Message",
     "MessageStatus",
     "Order",
+    "PixelEvent",
     "PrivacyRequest",
     "Product",
     "Shop",

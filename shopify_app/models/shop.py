@@ -44,6 +44,12 @@ class Shop(SQLModel, table=True):
     # Names the shop in its channel providers' callback URLs: random, not a secret (each callback is verified
     # with the shop's own credentials), made when a first channel is connected.
     callback_key: str | None = Field(default=None, max_length=32, unique=True)
+    # Names the shop in its web pixel's endpoint (`/pixel/<key>`): random, public (it is in the storefront's
+    # pages), never proof of anything; made when the pixel is first activated.
+    pixel_key: str | None = Field(default=None, max_length=32, unique=True)
+    # The settings (their JSON, as sent) the shop's web pixel was last activated with through the Admin API;
+    # None: not yet. A release whose settings differ (another APP_URL), or an upgrade, activates it again.
+    web_pixel_settings: str | None = None
     created_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
 

@@ -14,7 +14,7 @@ from sqlmodel import Session, SQLModel, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from flows.phones import normalise_phone
-from shopify_app.contacts import CUSTOMER, EMAIL, PHONE, contacts_of, resolve_pending
+from shopify_app.contacts import BROWSER, CUSTOMER, EMAIL, PHONE, contacts_of, resolve_pending
 from shopify_app.events.context import PermanentEventError
 from shopify_app.mirror import fields
 from shopify_app.models import (
@@ -30,6 +30,7 @@ from shopify_app.models import (
     Journey,
     Message,
     Order,
+    PixelEvent,
     Suppression,
     WebhookEvent,
     WhatsAppWindow,
@@ -91,6 +92,7 @@ class Footprint:
     suppressions: list[Suppression] = field(default_factory=list)
     consent_confirmations: list[ConsentConfirmation] = field(default_factory=list)
     whatsapp_windows: list[WhatsAppWindow] = field(default_factory=list)
+    pixel_events: list[PixelEvent] = field(default_factory=list)  # the storefront events linked to them
     events: list[WebhookEvent] = field(default_factory=list)
 
 
@@ -210,6 +212,16 @@ def find_footprint(
             WhatsAppWindow.shop_id == shop_id, col(WhatsAppWindow.phone).in_([p for p in phones if p])
         ),
         WhatsAppWindow,
+        lock,
+    )
+    browsers = sorted(i.value for i in found.contact_identities if i.kind == BROWSER)
+    found.pixel_events = _rows(
+        session,
+        select(PixelEvent).where(
+            PixelEvent.shop_id == shop_id,
+            or_(col(PixelEvent.contact_id).in_(contact_ids), col(PixelEvent.client_id).in_(browsers)),
+        ),
+        PixelEvent,
         lock,
     )
     if not lock:

@@ -117,6 +117,7 @@ def _erase(session: Session, found: Footprint, *, home: str) -> None:
         *found.suppressions,
         *found.consent_confirmations,
         *found.whatsapp_windows,
+        *found.pixel_events,
     ]:
         session.delete(row)
     for order in found.orders:  # kept for revenue, without the person
@@ -188,6 +189,7 @@ def _export(found: Footprint, identity: Identity, now: datetime) -> dict[str, An
         "clicks": rows(found.clicks),
         "suppressions": rows(found.suppressions),
         "consent_confirmations": rows(found.consent_confirmations),
+        "storefront_events": rows(found.pixel_events),
         "events": [
             {
                 "id": e.id,

@@ -11,6 +11,7 @@ typed helpers, which normalise Shopify's answers to the conventions of its REST 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,7 +19,7 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import Any, Generic, TypeVar
 
-from shopify_app.shopify.admin_api import AdminApi, AdminApiError, raise_for_user_errors
+from shopify_app.shopify.admin_api import AdminApi, AdminApiError, GraphQLError, raise_for_user_errors
 
 T = TypeVar("T")
 
@@ -28,6 +29,7 @@ CHECKOUTS_PAGE = 10  # 10 x (checkout + customer + 40 lines with their variant) 
 LINE_ITEMS_PER_CHECKOUT = 40  # a checkout with more distinct lines is reported with its first 40
 WEBHOOKS_PAGE = 100
 NODES_PER_QUERY = 250  # Shopify's limit for `nodes(ids:)`
+ACCESS_DENIED = "ACCESS_DENIED"  # the error code of a field the granted scopes do not cover
 
 CUSTOMER_CONSENT = """
 query CustomerConsent($id: ID!) {
@@ -204,6 +206,48 @@ query GrantedScopes {
   currentAppInstallation {
     accessScopes {
       handle
+    }
+  }
+}
+"""
+
+# The app's web pixel on the shop: without an ID, `webPixel` is the calling app's own (an error when it has none).
+WEB_PIXEL = """
+query WebPixel {
+  webPixel {
+    id
+    settings
+  }
+}
+"""
+
+CREATE_WEB_PIXEL = """
+mutation CreateWebPixel($webPixel: WebPixelInput!) {
+  webPixelCreate(webPixel: $webPixel) {
+    webPixel {
+      id
+      settings
+    }
+    userErrors {
+      field
+      message
+      code
+    }
+  }
+}
+"""
+
+UPDATE_WEB_PIXEL = """
+mutation UpdateWebPixel($id: ID!, $webPixel: WebPixelInput!) {
+  webPixelUpdate(id: $id, webPixel: $webPixel) {
+    webPixel {
+      id
+      settings
+    }
+    userErrors {
+      field
+      message
+      code
     }
   }
 }
@@ -534,6 +578,9 @@ ALL_DOCUMENTS: Mapping[str, str] = MappingProxyType(
         "CreateWebhookSubscription": CREATE_WEBHOOK_SUBSCRIPTION,
         "DeleteWebhookSubscription": DELETE_WEBHOOK_SUBSCRIPTION,
         "GrantedScopes": GRANTED_SCOPES,
+        "WebPixel": WEB_PIXEL,
+        "CreateWebPixel": CREATE_WEB_PIXEL,
+        "UpdateWebPixel": UPDATE_WEB_PIXEL,
         "ShopProfile": SHOP_PROFILE,
         "Products": PRODUCTS,
         "ProductVariants": PRODUCT_VARIANTS,
@@ -609,6 +656,12 @@ class WebhookSubscriptionInfo:
     id: str
     topic: str  # Shopify's enum, e.g. "ORDERS_CREATE"; topic_name() gives "orders/create"
     uri: str
+
+
+@dataclass(frozen=True)
+class WebPixelInfo:
+    id: str
+    settings: Mapping[str, Any]  # as the pixel extension receives them, e.g. {"shopKey": ..., "appUrl": ...}
 
 
 @dataclass(frozen=True)
@@ -765,6 +818,47 @@ def granted_scopes(api: AdminApi) -> list[str]:
     return [scope["handle"] for scope in installation["accessScopes"]]
 
 
+def current_web_pixel(api: AdminApi) -> WebPixelInfo | None:
+    """This app's web pixel on the shop, or None when it has not been created. Without the pixel scopes Shopify
+    answers ACCESS_DENIED: the GraphQLError is raised, not taken for "no pixel"."""
+    try:
+        data = api.execute(WEB_PIXEL)
+    except GraphQLError as exc:
+        if _no_web_pixel(exc):
+            return None
+        raise
+    node = data.get("webPixel")
+    return _web_pixel(node) if node else None
+
+
+def activate_web_pixel(api: AdminApi, settings: Mapping[str, str]) -> WebPixelInfo:
+    """Make the app's web pixel run on the shop with these settings: created when there is none, updated when
+    its settings differ, left alone when they are the same. Running it again changes nothing."""
+    existing = current_web_pixel(api)
+    if existing is None:
+        payload = _payload(api.execute(CREATE_WEB_PIXEL, {"webPixel": web_pixel_input(settings)}), "webPixelCreate")
+        if not _has_user_error(payload, "TAKEN"):
+            return _web_pixel_of(payload, "webPixelCreate")
+        existing = current_web_pixel(api)  # created meanwhile (another worker, a retried request)
+        if existing is None:
+            raise_for_user_errors(payload)
+            raise AdminApiError("webPixelCreate said TAKEN, yet there is no web pixel")
+    if existing.settings == dict(settings):
+        return existing
+    variables = {"id": existing.id, "webPixel": web_pixel_input(settings)}
+    return _web_pixel_of(_payload(api.execute(UPDATE_WEB_PIXEL, variables), "webPixelUpdate"), "webPixelUpdate")
+
+
+def web_pixel_input(settings: Mapping[str, str]) -> dict[str, str]:
+    """WebPixelInput: Shopify takes the settings (a JSON scalar) as one JSON-encoded string."""
+    return {"settings": web_pixel_settings_text(settings)}
+
+
+def web_pixel_settings_text(settings: Mapping[str, Any]) -> str:
+    """The settings as sent to Shopify; the same settings always give the same text."""
+    return json.dumps(dict(settings), sort_keys=True, separators=(",", ":"))
+
+
 # Topic resources made of several words: in the enum nothing separates them from the action
 # ("FULFILLMENT_ORDERS_CANCELLATION_REQUEST_ACCEPTED"), so topic_name() needs to know them.
 # Complete for the 2025-01 schema (a test checks every enum value against Shopify's description).
@@ -840,6 +934,37 @@ def topic_name(enum_value: str) -> str:
 
 def _subscription(node: Mapping[str, Any]) -> WebhookSubscriptionInfo:
     return WebhookSubscriptionInfo(id=node["id"], topic=node["topic"], uri=node["uri"])
+
+
+def _web_pixel(node: Mapping[str, Any]) -> WebPixelInfo:
+    raw = node.get("settings")
+    if isinstance(raw, str):  # Shopify answers the JSON scalar as an encoded string
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            raw = None
+    return WebPixelInfo(id=node["id"], settings=dict(raw) if isinstance(raw, dict) else {})
+
+
+def _web_pixel_of(payload: Mapping[str, Any], mutation: str) -> WebPixelInfo:
+    raise_for_user_errors(payload)
+    node = payload.get("webPixel")
+    if not node:
+        raise AdminApiError(f"{mutation} returned no web pixel and no userErrors")
+    return _web_pixel(node)
+
+
+def _has_user_error(payload: Mapping[str, Any], code: str) -> bool:
+    return any(error.get("code") == code for error in payload.get("userErrors") or [])
+
+
+def _no_web_pixel(error: GraphQLError) -> bool:
+    """Shopify's answer to `webPixel` for an app that has none: an error next to `"webPixel": null`."""
+    if ACCESS_DENIED in error.codes:
+        return False
+    if error.data is not None and "webPixel" in error.data:
+        return error.data["webPixel"] is None
+    return any("not found" in message.lower() for message in error.messages)
 
 
 def _consent_input(state: str, opt_in_level: str | None, changed_at: datetime) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""`/demo`: every event, decision and rendered message, for the demo only.
+"""`/demo`: every event (webhooks and the storefront's), decision and rendered message, for the demo only.
 
 It needs no Shopify login, so it exists only in demo mode (which only `chorus demo` can set; no
 environment variable does) and only for requests from this machine.
@@ -10,7 +10,7 @@ from flask import Blueprint, Flask, abort, render_template, request
 from sqlmodel import col, select
 
 from flows.reasons import Reason
-from shopify_app.models import Decision, Journey, Message, WebhookEvent
+from shopify_app.models import Decision, Journey, Message, PixelEvent, WebhookEvent
 from shopify_app.runtime import current_runtime
 
 LOOPBACK = frozenset({"127.0.0.1", "::1"})
@@ -39,7 +39,9 @@ def overview() -> str:
         events = session.exec(select(WebhookEvent).order_by(col(WebhookEvent.id)).limit(LIMIT)).all()
         decisions = session.exec(select(Decision, Journey).join(Journey).order_by(col(Decision.id)).limit(LIMIT)).all()
         messages = session.exec(select(Message).order_by(col(Message.id)).limit(LIMIT)).all()
-    return render_template("demo.html", events=events, decisions=decisions, messages=messages, describe=_describe)
+        browsing = session.exec(select(PixelEvent).order_by(col(PixelEvent.id)).limit(LIMIT)).all()
+    return render_template("demo.html", events=events, decisions=decisions, messages=messages, browsing=browsing,
+                           describe=_describe)  # fmt: skip
 
 
 @blueprint.get("/demo/messages/<int:message_id>")

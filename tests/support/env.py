@@ -27,7 +27,8 @@ def chorus_env(database_url: str, **overrides: str) -> dict[str, str]:
         "LOG_LEVEL": "WARNING",
         # Server-to-server calls go here, where the tests' fake Shopify (`responses`) answers.
         "SHOPIFY_ADMIN_BASE_URL": ADMIN_BASE_URL,
-        # Installing then makes no Admin API call; the tests of subscriptions ask for "app" explicitly.
+        # Installing then creates no webhook subscription through the Admin API (an install through the Chorus
+        # app still activates its web pixel); the tests of subscriptions ask for "app" explicitly.
         "WEBHOOKS_MANAGED_BY": "toml",
         "SYNC_ON_INSTALL": "false",  # the sync's own tests ask for it
     }
