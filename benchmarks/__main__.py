@@ -1,4 +1,4 @@
-"""Every benchmark in turn: intake, events, sending, scheduling. Prints one table and ONE JSON line.
+"""Every benchmark in turn: intake, events, sending, scheduling, pixel. Prints one table and ONE JSON line.
 
     python -m benchmarks [--quick] [--only intake,events,sending,scheduling] [--events N] [--messages M]
                          [--small 10000] [--large 1000000] [--repeat 7] [--duration 15] [--rounds 5]
@@ -22,10 +22,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from benchmarks import events, intake, scheduling, sending
+from benchmarks import events, intake, pixel, scheduling, sending
 from benchmarks.support import ROOT, load_average
 
-NAMES = ("intake", "events", "sending", "scheduling")
+NAMES = ("intake", "events", "sending", "scheduling", "pixel")
 KEYS = (
     "intake_rps",
     "intake_bare_rps",
@@ -33,6 +33,7 @@ KEYS = (
     "events_per_s",
     "events_two_workers_per_s",
     "sends_per_s",
+    "pixel_events_per_s",
     "idle_pass_10k_s",
     "idle_pass_1m_s",
     "worker_peak_rss_mb",
@@ -87,6 +88,7 @@ def main() -> None:
         "scheduling": lambda: scheduling.run(
             args.small, args.large or (scheduling.QUICK_LARGE if args.quick else scheduling.LARGE), args.repeat
         ),
+        "pixel": lambda: pixel.run(pixel.QUICK_REQUESTS if args.quick else pixel.DEFAULT_REQUESTS),
     }
     started_at = datetime.now(UTC)
     load_before = load_average()
