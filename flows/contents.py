@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields, is_dataclass, replace
 from decimal import Decimal
 from typing import Any
 
-from flows.facts import CheckoutLine, Facts, OrderLine, ProductNow
+from flows.facts import CartItem, CheckoutLine, Facts, OrderLine, ProductNow
 from flows.journey import Journey
 from flows.reasons import Reason
 
@@ -113,6 +113,25 @@ def cart_reminder(facts: Facts, _journey: Journey) -> Content | Reason:
     )
 
 
+def storefront_cart(facts: Facts, _journey: Journey) -> Content | Reason:
+    """The cart a contact's browser filled, at today's price, only what can still be bought; the link refills the
+    cart with it (Shopify's cart permalink)."""
+    browsing = facts.browsing
+    if browsing is None:
+        return Reason.SUBJECT_GONE
+    kept = [(entry, item) for entry in browsing.cart if (item := _cart_item(entry, facts)) is not None]
+    if not kept or not facts.shop.url:
+        return Reason.NOTHING_LEFT
+    lines = ",".join(f"{entry.variant_id}:{entry.quantity}" for entry, _item in kept)
+    return CartReminder(
+        sender=sender(facts),
+        first_name=facts.first_name,
+        items=tuple(item for _entry, item in kept),
+        recovery_url=f"{facts.shop.url.rstrip('/')}/cart/{lines}",
+        dropped_items=len(browsing.cart) - len(kept),
+    )
+
+
 def greeting(part: int) -> Builder:
     def build(facts: Facts, _journey: Journey) -> Content | Reason:
         return Greeting(sender=sender(facts), first_name=facts.first_name, part=part)
@@ -204,6 +223,7 @@ CONTENTS: Mapping[str, ContentSpec] = {
     "post_purchase.cross_sell": ContentSpec(cross_sell, needs_related=True),
     "winback.winback": ContentSpec(greeting(1)),
     "winback.winback_followup": ContentSpec(greeting(2)),
+    "abandoned_cart.cart_reminder": ContentSpec(storefront_cart),
 }
 
 
@@ -226,6 +246,23 @@ def _checkout_item(line: CheckoutLine, facts: Facts) -> Item | None:
         quantity=line.quantity,
         unit_price=variant.price if same_currency else None,
         currency=(currency or variant.currency) if same_currency else None,
+        image_url=variant.image_url,
+        url=variant.url,
+    )
+
+
+def _cart_item(entry: CartItem, facts: Facts) -> Item | None:
+    """The variant as the storefront shows it now; None if it is gone, sold out, or unknown to the mirror (the
+    browser's word for it is not repeated)."""
+    variant = facts.variants.get(entry.variant_id)
+    if variant is None or variant.deleted or not variant.in_stock:
+        return None
+    return Item(
+        title=variant.product_title or "Your item",
+        variant_title=_variant_title(variant.variant_title),
+        quantity=entry.quantity,
+        unit_price=variant.price,
+        currency=variant.currency or facts.shop.currency,
         image_url=variant.image_url,
         url=variant.url,
     )

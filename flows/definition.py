@@ -1,6 +1,7 @@
 """Flow definitions: data, one TOML document per flow, validated on load into typed, immutable models.
 
-A flow has a trigger, the subject its journeys are keyed on (a checkout, an order, a customer), entry
+A flow has a trigger, the subject its journeys are keyed on (a checkout, an order, a customer; for a flow
+started by storefront browsing, the customer is the contact, who may be a guest: `BROWSE_TRIGGERS`), entry
 rules, goals that end a journey as soon as they are reached, and steps. Every step is due after its wait
 (a delay anchored at the journey's entry, at the previous step, or at a named fact), then does one thing:
 nothing (`wait`), choose the next step (`branch`), send a message (`send`) or end the journey (`exit`).
@@ -30,7 +31,12 @@ TRIGGERS: dict[str, SubjectKind] = {
     "customer_subscribed": "customer",  # first subscribed to email marketing (customer or consent webhooks)
     "order_paid": "order",  # orders/paid
     "order_lapsed": "customer",  # the customer's last order became `after` old (the worker's sweep)
+    "cart_abandoned": "customer",  # a known contact added to cart and started no checkout within `after`
 }
+# Triggers whose journeys are keyed on the contact (its id as the subject), from their storefront events.
+BROWSE_TRIGGERS = frozenset({"cart_abandoned"})
+# Triggers the worker's sweeps fire once `after` has passed.
+TIMED_TRIGGERS = frozenset({"order_lapsed", "cart_abandoned"})
 
 MAX_DELAY = timedelta(days=366)
 MAX_PRICE = Decimal("10000")  # as a rate may be (a rupiah or a dong price is in the thousands)
@@ -141,13 +147,17 @@ Step = Annotated[WaitStep | BranchStep | SendStep | ExitStep, Field(discriminato
 
 
 class Trigger(_Model):
-    event: Literal["checkout_changed", "customer_subscribed", "order_paid", "order_lapsed"]
-    after: Duration | None = None  # order_lapsed: how old the last order must become
+    event: Literal["checkout_changed", "customer_subscribed", "order_paid", "order_lapsed", "cart_abandoned"]
+    # order_lapsed: how old the last order must become; cart_abandoned: how long without a checkout.
+    after: Duration | None = None
 
     @model_validator(mode="after")
     def _lapse(self) -> Self:
-        if (self.event == "order_lapsed") != (self.after is not None):
-            raise ValueError('`after` is required with event = "order_lapsed", and only there')
+        if self.event in TIMED_TRIGGERS and self.after is None:
+            raise ValueError(f'`after` is required with event = "{self.event}", and only there')
+        if self.event not in TIMED_TRIGGERS and self.after is not None:
+            timed = " or ".join(f'"{event}"' for event in sorted(TIMED_TRIGGERS, reverse=True))
+            raise ValueError(f"`after` is required with event = {timed}, and only there")
         return self
 
 
@@ -215,6 +225,11 @@ class FlowDefinition(_Model):
             if fact is not None and INSTANT_SUBJECTS[fact] not in (self.subject, "customer"):
                 raise ValueError(f"steps.{step.id}.wait.fact: {fact} is not a fact of a {self.subject}")
         return self
+
+    @property
+    def keyed_on_contact(self) -> bool:
+        """Its journeys are about a contact (the subject is their id), not a Shopify customer."""
+        return self.trigger.event in BROWSE_TRIGGERS
 
     def step(self, step_id: str) -> Step:
         for step in self.steps:

@@ -6,11 +6,14 @@ names a field the content does not have fails here, not on a customer.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
 from flows.contents import CONTENTS, Content
 from flows.facts import (
+    BrowsingFacts,
+    CartItem,
     CheckoutFacts,
     CheckoutLine,
     CustomerFacts,
@@ -28,7 +31,8 @@ _AT = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
 
 
 def example_facts(shop: ShopFacts) -> Facts:
-    """A customer with a left checkout of two products and an order of one, in the shop's currency."""
+    """A customer with a left checkout of two products, the same in a cart their browser filled, and an order of
+    one, in the shop's currency."""
     currency = shop.currency or "USD"
     base = shop.url or "https://example.com"
     variants = {
@@ -56,9 +60,11 @@ def example_facts(shop: ShopFacts) -> Facts:
         ProductNow(3, "Linen trousers", "Clothing", "Chorus Goods", f"{base}/products/linen-trousers",
                    f"{base}/cdn/linen-trousers.jpg", Decimal("95.00"), currency, True, True),
     )  # fmt: skip
+    cart = BrowsingFacts(cart=(CartItem(11, 1, 1, _AT), CartItem(12, 2, 2, _AT)), cart_updated_at=_AT)
     return Facts(
-        shop=shop,
+        shop=shop if shop.url else replace(shop, url=base),  # a cart's link is the storefront's
         customer=CustomerFacts(1, "ada@example.com", "+14155550100", "Ada", _AT, _AT),
+        browsing=cart,
         checkout=checkout,
         order=order,
         orders=(order,),

@@ -1,8 +1,8 @@
 """What the flows know of the world: plain, immutable facts, gathered by the caller from the mirror.
 
 A journey is decided on `Facts`: its subject (a checkout, an order or a customer), the customer, their
-orders, the storefront's current products, and which channels the shop has set up. Every instant a wait
-may be anchored at has a name in `INSTANTS`.
+orders, what they did on the storefront (for a browse flow), the storefront's current products, and which
+channels the shop has set up. Every instant a wait may be anchored at has a name in `INSTANTS`.
 """
 
 from __future__ import annotations
@@ -131,6 +131,27 @@ class CustomerFacts:
 
 
 @dataclass(frozen=True)
+class CartItem:
+    """A variant a contact's browser added to the cart (all its additions since their last checkout)."""
+
+    variant_id: int
+    product_id: int | None
+    quantity: int
+    added_at: datetime  # the latest addition
+
+
+@dataclass(frozen=True)
+class BrowsingFacts:
+    """What a known contact did on the storefront, as their browsers' events say (a browser becomes a
+    contact's only by proof: `shopify_app.browsing.stitching`)."""
+
+    cart: tuple[CartItem, ...] = ()  # added since their latest checkout, latest first
+    cart_updated_at: datetime | None = None  # the latest addition to that cart
+    # Their latest checkout: a checkout event of their browser, or a checkout a signed webhook names them in.
+    checkout_started_at: datetime | None = None
+
+
+@dataclass(frozen=True)
 class ContactFacts:
     """The person a journey is about, as Chorus knows them across every record that named them."""
 
@@ -167,6 +188,7 @@ class Facts:
     checkout: CheckoutFacts | None = None
     order: OrderFacts | None = None
     orders: tuple[OrderFacts, ...] = ()  # the customer's orders (and those tied to the checkout)
+    browsing: BrowsingFacts | None = None  # a browse flow's: the contact's storefront activity
     email_consent: Consent = NO_RECORDED_CONSENT
     sms_consent: Consent = NO_RECORDED_CONSENT
     whatsapp_consent: Consent = NO_RECORDED_CONSENT  # an opt-in texted to the shop's WhatsApp number
@@ -256,6 +278,7 @@ INSTANTS: Mapping[str, Callable[[Facts], datetime | None]] = {
     "order.fulfilled_at": lambda f: f.order.fulfilled_at if f.order else None,
     "customer.created_at": lambda f: f.customer.created_at if f.customer else None,
     "customer.last_order_at": lambda f: f.customer.last_order_at if f.customer else None,
+    "customer.cart_updated_at": lambda f: f.browsing.cart_updated_at if f.browsing else None,
 }
 
 # Which subject each instant belongs to (a definition may only wait on its own subject's facts, or the customer's).

@@ -44,6 +44,14 @@ def checkout_completed(facts: Facts, _journey: Journey) -> Reason | None:
     return Reason.CHECKOUT_COMPLETED if facts.checkout and facts.checkout.completed_at else None
 
 
+def checkout_started(facts: Facts, journey: Journey) -> Reason | None:
+    """The contact started a checkout (on the storefront, or as a signed checkout webhook says) since the
+    journey's cart: the abandoned checkout flow takes over from there."""
+    started = facts.browsing.checkout_started_at if facts.browsing else None
+    since = journey.entered_at
+    return Reason.CHECKOUT_STARTED if started is not None and since is not None and started >= since else None
+
+
 def unsubscribed(facts: Facts, _journey: Journey) -> Reason | None:
     """The customer said no: through Chorus's link, or in Shopify's consent record."""
     box, box_at = facts.consent_box
@@ -67,6 +75,7 @@ GOALS: Mapping[str, Goal] = {
     "order_placed": order_placed,
     "ordered_since": ordered_since,
     "checkout_completed": checkout_completed,
+    "checkout_started": checkout_started,
     "unsubscribed": unsubscribed,
     "order_cancelled": order_cancelled,
     "order_refunded": order_refunded,

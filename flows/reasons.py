@@ -20,6 +20,7 @@ class Reason(StrEnum):
     ORDER_PLACED = "order_placed"  # an order carries this checkout's token or cart token
     ORDERED_SINCE = "ordered_since"  # the same customer ordered after the journey's subject began (any channel)
     CHECKOUT_COMPLETED = "checkout_completed"
+    CHECKOUT_STARTED = "checkout_started"  # the contact started a checkout since their cart (that flow takes over)
     CONSENT_WITHDRAWN = "consent_withdrawn"
     UNSUBSCRIBED = "unsubscribed"
     ORDER_CANCELLED = "order_cancelled"

@@ -19,6 +19,12 @@ def qualification(event: str, facts: Facts) -> Reason | None:
         if checkout.updated_at is None and checkout.created_at is None:
             return Reason.NO_TIMESTAMP
         return None
+    if event == "cart_abandoned":
+        if facts.customer is None or facts.browsing is None:
+            return Reason.SUBJECT_GONE
+        if not facts.email and not facts.phone:
+            return Reason.NO_EMAIL
+        return None if facts.browsing.cart else Reason.NO_ITEMS
     if event == "order_paid":
         return None if facts.order is not None else Reason.SUBJECT_GONE
     return None if facts.customer is not None else Reason.SUBJECT_GONE

@@ -35,6 +35,7 @@ from shopify_app.jobs.prices import TWILIO_PRICE_JOB, TwilioPriceJob
 from shopify_app.jobs.queue import JobReport, JobRunner
 from shopify_app.jobs.replies import WHATSAPP_HELP_JOB, WhatsAppHelpJob
 from shopify_app.jobs.sync import RECONCILE_JOB, SYNC_JOB, backfill_job, enqueue_reconciliations, reconcile_job
+from shopify_app.journeys.carts import sweep_carts
 from shopify_app.journeys.hooks import JourneyHooks
 from shopify_app.journeys.lapses import sweep_lapses
 from shopify_app.journeys.runner import JourneyReport, JourneyRunner
@@ -50,7 +51,8 @@ from shopify_app.sync import StoreSync
 log = logging.getLogger(__name__)
 
 PURGE_INTERVAL = timedelta(hours=1)
-LAPSE_SWEEP_INTERVAL = timedelta(minutes=1)  # lapses are counted in days: a minute late is on time
+# Lapses are counted in days, abandoned carts in hours: a minute late is on time.
+LAPSE_SWEEP_INTERVAL = timedelta(minutes=1)
 RECONCILE_CHECK_INTERVAL = timedelta(minutes=5)
 
 
@@ -61,13 +63,14 @@ class RunSummary:
     jobs: JobReport
     bodies_purged: int
     lapsed: int = 0  # customers entered by a lapse flow
+    carts: int = 0  # contacts entered by a browse flow (an abandoned cart)
 
     def describe(self) -> str:
         e, r, j = self.events, self.journeys, self.jobs
         return (
             f"events: {e.done} handled, {e.retry} to retry later, {e.parked} parked; "
             f"messages: {r.sent} sent, {r.skipped} skipped, {r.deferred} deferred, {r.refused} refused, "
-            f"{r.unknown} unknown; journeys: {self.lapsed} entered by lapse, {r.ended} ended; "
+            f"{r.unknown} unknown; journeys: {self.lapsed} entered by lapse, {self.carts} by cart, {r.ended} ended; "
             f"jobs: {j.done} done, {j.retry} to retry later, {j.parked} parked; "
             f"raw bodies purged: {self.bodies_purged}"
         )
@@ -145,10 +148,12 @@ class Worker:
         now = self._runtime.clock.now()
         self.schedule_reconciliations(now)
         summary = self._due_work(now)
-        return RunSummary(summary.events, summary.journeys, summary.jobs, self.purge(now), summary.lapsed)
+        return RunSummary(
+            summary.events, summary.journeys, summary.jobs, self.purge(now), summary.lapsed, summary.carts
+        )
 
     def _due_work(self, now: datetime) -> RunSummary:
-        events, journeys, jobs, lapsed = BatchReport(), JourneyReport(), JobReport(), 0
+        events, journeys, jobs, lapsed, carts = BatchReport(), JourneyReport(), JobReport(), 0, 0
         stop = self._stop
         while not stop.is_set():
             # Events first: a journey is decided on the storefront as the latest deliveries left it.
@@ -158,6 +163,7 @@ class Worker:
                 break
             if self._swept_at is None or now - self._swept_at >= LAPSE_SWEEP_INTERVAL:
                 lapsed += sweep_lapses(self._runtime.engine, self._hooks, now)
+                carts += sweep_carts(self._runtime.engine, self._hooks, now)
                 self._swept_at = now
             journeys += self._journeys.run(now, stop=stop)
             if stop.is_set():
@@ -166,7 +172,7 @@ class Worker:
             jobs += ran
             if not handled.claimed and not ran.continued:
                 break
-        return RunSummary(events, journeys, jobs, 0, lapsed)
+        return RunSummary(events, journeys, jobs, 0, lapsed, carts)
 
     def tick(self) -> None:
         summary = self._due_work(self._runtime.clock.now())
@@ -175,6 +181,7 @@ class Worker:
             or summary.journeys != JourneyReport()
             or summary.jobs != JobReport()
             or summary.lapsed
+            or summary.carts
         ):
             log.info("%s", summary.describe())
 

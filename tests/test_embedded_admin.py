@@ -39,7 +39,7 @@ def test_a_valid_session_token_reads_the_shop(client: FlaskClient, shop: Shop) -
     assert body is not None
     assert (body["domain"], body["installed"], body["problem"]) == (SHOP, True, None)
     flows = {flow["name"]: flow for flow in body["flows"]}
-    assert sorted(flows) == ["abandoned_checkout", "post_purchase", "welcome", "winback"]
+    assert sorted(flows) == ["abandoned_cart", "abandoned_checkout", "post_purchase", "welcome", "winback"]
     checkout = flows["abandoned_checkout"]
     assert (checkout["enabled"], checkout["delay_minutes"]) == (True, 60)
     assert [(s["id"], s["delay_minutes"], s["enabled"], s["channels"]) for s in checkout["steps"]] == [
@@ -116,8 +116,8 @@ def test_another_shops_token_cannot_read_this_shops_data(app: Flask, runtime: Ru
     assert [e["id"] for e in events["events"]] == [db.one(WebhookEvent, WebhookEvent.shop_id == other.id).id]
     mine = client.get("/api/flows", headers=bearer(session_token(SHOP))).json
     assert mine is not None
-    assert mine["flows"][0]["name"] == "abandoned_checkout"
-    assert mine["flows"][0]["enabled"] is True  # the other shop switched off only its own flow
+    listed = {flow["name"]: flow for flow in mine["flows"]}
+    assert listed["abandoned_checkout"]["enabled"] is True  # the other shop switched off only its own flow
 
 
 def _journey(session, shop_id: int) -> int:
@@ -198,7 +198,8 @@ def test_flows_can_be_switched_and_delayed(client: FlaskClient, shop: Shop) -> N
     assert updated.json is not None
     assert updated.json["flow"]["enabled"] is False
     assert listed is not None
-    assert (listed["flows"][0]["enabled"], listed["flows"][0]["delay_minutes"]) == (False, 30)
+    checkout = next(flow for flow in listed["flows"] if flow["name"] == "abandoned_checkout")
+    assert (checkout["enabled"], checkout["delay_minutes"]) == (False, 30)
     assert client.patch("/api/flows/no_such_flow", headers=auth, json={"enabled": True}).status_code == 404
     for bad in ({}, {"enabled": "yes"}, {"delay_minutes": 0}, {"delay_minutes": 1.5}, {"colour": "red"}):
         assert client.patch("/api/flows/abandoned_checkout", headers=auth, json=bad).status_code == 400

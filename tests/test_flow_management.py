@@ -40,6 +40,7 @@ OTHER_SHOP = webhooks.OTHER_SHOP
 
 # Each shipped flow (on) and its send steps: (id, delay in minutes, the delay and its anchor as text, on, channels).
 SHIPPED: dict[str, list[tuple[str, int, str, bool, list[str]]]] = {
+    "abandoned_cart": [("cart_reminder", 60, "1h after customer.cart_updated_at", True, ["email", "sms"])],
     "abandoned_checkout": [
         ("reminder", 60, "1h after checkout.updated_at", True, ["email", "sms"]),
         ("second_reminder", 1440, "1d after previous", True, ["email", "sms"]),
@@ -153,7 +154,8 @@ def test_flows_list_shows_every_shipped_flow_with_its_steps(db_url: str, shop: S
     lines = text.stdout.splitlines()
     # A flow's line carries its description after the switch.
     assert [line if line.startswith(" ") else "\t".join(line.split("\t")[:2]) for line in lines] == expected_lines
-    assert lines[0].split("\t")[2].startswith("Two reminders after a checkout is left")
+    described = {line.split("\t")[0]: line.split("\t")[2] for line in lines if not line.startswith(" ")}
+    assert described["abandoned_checkout"].startswith("Two reminders after a checkout is left")
 
     listed = {flow["name"]: flow for flow in json.loads(as_json.stdout)["flows"]}
     assert list(listed) == list(SHIPPED)
@@ -208,7 +210,7 @@ def test_flows_enable_disable_and_set_change_what_the_merchant_sees(
     ]
     expected_errors = [
         "steps.reminder.channels: unknown channel(s) fax",
-        "unknown flow 'no_such_flow'; known: abandoned_checkout, post_purchase, welcome, winback",
+        "unknown flow 'no_such_flow'; known: abandoned_cart, abandoned_checkout, post_purchase, welcome, winback",
         "flow abandoned_checkout has no step 'no_such_step'; its steps: reminder, second_reminder",
         "steps.pause: only a send step can be switched or given channels",
     ]

@@ -262,13 +262,14 @@ def test_the_existing_shop_keeps_its_flow_and_gets_the_new_ones_switched_off(old
                       now=REMINDER_DUE)  # fmt: skip
 
     assert flows_of(upgraded, SHOP) == {
+        "abandoned_cart": (False, 60),
         "abandoned_checkout": (True, 30),  # as configured, its delay now the reminder's
         "post_purchase": (False, 0),
         "welcome": (False, 0),
         "winback": (False, 0),
     }
     assert {name: enabled for name, (enabled, _delay) in flows_of(upgraded, OTHER_SHOP).items()} == {
-        "abandoned_checkout": True, "post_purchase": True, "welcome": True, "winback": True,
+        "abandoned_cart": True, "abandoned_checkout": True, "post_purchase": True, "welcome": True, "winback": True,
     }  # fmt: skip
 
     deliver(upgraded, "customers/create", subscribed(900), shop=SHOP)

@@ -25,6 +25,8 @@ from flows.contents import CONTENTS
 from flows.definition import DEFAULT_PRIORITY, FlowDefinition, SendStep
 from flows.facts import (
     NO_RECORDED_CONSENT,
+    BrowsingFacts,
+    CartItem,
     CheckoutFacts,
     CheckoutLine,
     Consent,
@@ -38,6 +40,7 @@ from flows.facts import (
     VariantNow,
 )
 from flows.phones import normalise_phone
+from shopify_app.browsing.stitching import CHECKOUT_EVENTS
 from shopify_app.contacts import CUSTOMER, EMAIL, PHONE, contacts_of, resolve_pending
 from shopify_app.db.statements import among
 from shopify_app.models import (
@@ -97,6 +100,8 @@ def gather_many(
     base = Facts(shop=described, configured_channels=configured)
     mirror = _Mirror(session, shop.id)
     match definition.subject:
+        case "customer" if definition.keyed_on_contact:
+            found = _contact_facts(mirror, list(subjects), base)
         case "checkout":
             found = _checkout_facts(mirror, list(subjects), base)
         case "order":
@@ -119,12 +124,13 @@ def _with_contacts(mirror: _Mirror, found: dict[str, Facts]) -> dict[str, Facts]
         customer = [(CUSTOMER, str(facts.customer_id))] if facts.customer_id is not None else []
         return [*customer, (EMAIL, facts.email or ""), (PHONE, facts.phone or "")]
 
-    owners = contacts_of(mirror.session, mirror.shop_id, {i for f in found.values() for i in named(f) if i[1]})
+    unknown = {subject: facts for subject, facts in found.items() if facts.contact is None}  # a browse flow's: known
+    owners = contacts_of(mirror.session, mirror.shop_id, {i for f in unknown.values() for i in named(f) if i[1]})
     if not owners:
         return found
     wanted = among(mirror.session, col(Contact.id), set(owners.values()))
     rows = {c.id: c for c in mirror.session.exec(select(Contact).where(Contact.shop_id == mirror.shop_id, wanted))}
-    for subject, facts in found.items():
+    for subject, facts in unknown.items():
         contact = rows.get(next((owners[i] for i in named(facts) if i in owners), None))
         if contact is not None and contact.id is not None:
             described = ContactFacts(contact.id, contact.timezone, contact.country, contact.province, contact.language)
@@ -419,6 +425,127 @@ def _customer_facts(mirror: _Mirror, subjects: Sequence[str], base: Facts) -> di
             orders=_latest(orders.of_customer(customer.customer_id, customer.email)),
             email_consent=_consent(customer, "email"),
             sms_consent=_consent(customer, "sms"),
+        )
+    return found
+
+
+CART_ITEMS = 10  # the most variants of a cart a reminder names
+CART_EVENTS = ("product_added_to_cart", *CHECKOUT_EVENTS)
+
+
+def _contact_facts(mirror: _Mirror, subjects: Sequence[str], base: Facts) -> dict[str, Facts]:
+    """A browse flow's subjects: contacts (their ids), each as the person (`Facts.customer`, a guest's without a
+    Shopify id) with their consent, orders and storefront activity: their cart since their last checkout."""
+    session, shop_id = mirror.session, mirror.shop_id
+    ids = {subject: _int(subject) for subject in subjects}
+    wanted = sorted({i for i in ids.values() if i is not None})
+    contacts: dict[int, Contact] = {}
+    if wanted:
+        query = select(Contact).where(Contact.shop_id == shop_id, among(session, col(Contact.id), wanted))
+        contacts = {c.id: c for c in session.exec(query) if c.id is not None}
+    addresses: dict[tuple[int, str], str] = {}
+    if contacts:
+        i = ContactIdentity
+        for contact_id, kind, value in session.execute(
+            rows_of(col(i.contact_id), col(i.kind), col(i.value))
+            .where(col(i.shop_id) == shop_id, among(session, col(i.contact_id), sorted(contacts)))
+            .where(col(i.kind).in_([EMAIL, PHONE]))
+            .order_by(col(i.seen_at), col(i.id))
+        ):
+            addresses[(contact_id, kind)] = value  # the latest seen
+    by_id, _by_email = mirror.customers(_ids(c.customer_id for c in contacts.values()), ())
+    people: dict[int, tuple[Customer | None, str | None, str | None]] = {}
+    for contact_id, held in contacts.items():
+        customer = by_id.get(held.customer_id) if held.customer_id is not None else None
+        email = (customer.email if customer else None) or addresses.get((contact_id, EMAIL))
+        described = _customer(customer)
+        phone = (described.phone if described else None) or addresses.get((contact_id, PHONE))
+        people[contact_id] = (customer, email, phone)
+    emails = _set(email for _c, email, _p in people.values())
+    orders = _Orders(mirror.orders(customer_id=_ids(c.customer_id for c in contacts.values()), email=emails))
+    checkouts = _checkouts_started(mirror, _ids(c.customer_id for c in contacts.values()), emails)
+    activity = _storefront_activity(session, shop_id, sorted(contacts))
+    variants = current_variants(session, shop_id, [item.variant_id for b in activity.values() for item in b.cart])
+    found: dict[str, Facts] = {}
+    for subject, contact_id in ids.items():
+        contact = contacts.get(contact_id) if contact_id is not None else None
+        if contact is None or contact_id is None:
+            found[subject] = base
+            continue
+        customer, email, phone = people[contact_id]
+        browsing = activity.get(contact_id, BrowsingFacts())
+        keys = [key for key in (("customer_id", contact.customer_id), ("email", email)) if key[1] is not None]
+        webhook_checkout = max((at for key in keys for at in checkouts.get(key, ())), default=None)
+        started = max((at for at in (browsing.checkout_started_at, webhook_checkout) if at is not None), default=None)
+        cart = tuple(item for item in browsing.cart if started is None or item.added_at > started)
+        found[subject] = replace(
+            base,
+            contact=ContactFacts(contact_id, contact.timezone, contact.country, contact.province, contact.language),
+            customer=CustomerFacts(
+                customer_id=contact.customer_id,
+                email=email,
+                phone=phone,
+                first_name=customer.first_name if customer else None,
+                created_at=customer.created_at if customer else contact.created_at,
+                last_order_at=customer.last_order_at if customer else None,
+            ),
+            orders=_latest(orders.of_customer(contact.customer_id, email)),
+            email_consent=_consent(customer, "email"),
+            sms_consent=_consent(customer, "sms"),
+            browsing=BrowsingFacts(cart, cart[0].added_at if cart else None, started),
+            variants={item.variant_id: variants[item.variant_id] for item in cart if item.variant_id in variants},
+        )
+    return found
+
+
+def _checkouts_started(
+    mirror: _Mirror, customer_ids: Collection[int], emails: Collection[str]
+) -> dict[tuple[str, Any], list[datetime]]:
+    """When each checkout a signed webhook named these customers in (by id, and by email) was last active."""
+    ties = _ties(mirror.session, (Checkout.customer_id, customer_ids), (Checkout.email, emails))
+    found: dict[tuple[str, Any], list[datetime]] = defaultdict(list)
+    if ties:
+        for customer_id, email, created_at, updated_at in mirror.session.execute(
+            rows_of(col(Checkout.customer_id), col(Checkout.email), col(Checkout.created_at), col(Checkout.updated_at))
+            .where(col(Checkout.shop_id) == mirror.shop_id, or_(*ties))
+        ):  # fmt: skip
+            at = max((t for t in (created_at, updated_at) if t is not None), default=None)  # its latest activity
+            for key in (("customer_id", customer_id), ("email", email)):
+                if at is not None and key[1] is not None:
+                    found[key].append(at)
+    return found
+
+
+def _storefront_activity(session: Session, shop_id: int, contact_ids: Sequence[int]) -> dict[int, BrowsingFacts]:
+    """Each contact's latest checkout event and what their browsers added to the cart since it (one item per
+    variant, its quantities summed, latest first)."""
+    if not contact_ids:
+        return {}
+    e = PixelEvent.__table__.c  # type: ignore[attr-defined]
+    events = session.execute(
+        rows_of(e.contact_id, e.name, e.variant_id, e.product_id, e.data, e.occurred_at)
+        .where(e.shop_id == shop_id, among(session, e.contact_id, contact_ids), e.name.in_(CART_EVENTS))
+        .order_by(e.contact_id, e.occurred_at, e.id)
+    ).all()
+    started: dict[int, datetime] = {}
+    for contact_id, name, _variant, _product, _data, at in events:
+        if name in CHECKOUT_EVENTS:
+            started[contact_id] = at
+    carts: dict[int, dict[int, CartItem]] = defaultdict(dict)
+    for contact_id, name, variant_id, product_id, data, at in events:
+        if name in CHECKOUT_EVENTS or variant_id is None or (contact_id in started and at <= started[contact_id]):
+            continue
+        quantity = data.get("quantity") if isinstance(data, dict) else None
+        added = quantity if isinstance(quantity, int) and quantity > 0 else 1
+        held = carts[contact_id].pop(variant_id, None)
+        carts[contact_id][variant_id] = CartItem(variant_id, product_id, added + (held.quantity if held else 0), at)
+    found: dict[int, BrowsingFacts] = {}
+    for contact_id in {*started, *carts}:
+        items = tuple(reversed(carts[contact_id].values()))[:CART_ITEMS]
+        found[contact_id] = BrowsingFacts(
+            cart=items,
+            cart_updated_at=items[0].added_at if items else None,
+            checkout_started_at=started.get(contact_id),
         )
     return found
 

@@ -22,6 +22,7 @@ class PixelEvent(SQLModel, table=True):
         Index("ix_pixel_events_shop_client", "shop_id", "client_id"),
         Index("ix_pixel_events_shop_checkout", "shop_id", "checkout_token"),
         Index("ix_pixel_events_received", "received_at"),
+        Index("ix_pixel_events_shop_contact", "shop_id", "contact_id"),  # a contact's story, a browse flow's facts
     )
 
     id: int | None = Field(default=None, primary_key=True, sa_type=BigId)

@@ -27,7 +27,8 @@ class ShopFlow(SQLModel, table=True):
     enabled: bool = True
     # Per step, what the merchant changed: {"reminder": {"delay_seconds": 1800, "enabled": true, "channels": [...]}}
     steps: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
-    # Time-triggered flows (a lapse): every crossing up to this instant has been looked at.
+    # Time-triggered flows: every crossing up to this instant has been looked at (a lapse: over last orders; an
+    # abandoned cart: over when the storefront events arrived).
     swept_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
 

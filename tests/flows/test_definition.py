@@ -65,8 +65,9 @@ def step(step_id: str, kind: str, body: str = "") -> str:
 # Shipped definitions
 
 
-def test_the_four_store_triggered_flows_are_shipped() -> None:
-    assert [path.stem for path in SHIPPED] == ["abandoned_checkout", "post_purchase", "welcome", "winback"]
+def test_the_store_and_storefront_triggered_flows_are_shipped() -> None:
+    shipped = ["abandoned_cart", "abandoned_checkout", "post_purchase", "welcome", "winback"]
+    assert [path.stem for path in SHIPPED] == shipped
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
@@ -136,7 +137,8 @@ def test_a_branch_writes_else_as_in_toml_and_may_leave_either_target_to_the_next
         ),
         pytest.param(
             document(step("reminder", "send", 'content = "nope"\nchannels = ["email"]')),
-            "steps[0].content: unknown content 'nope'; known: abandoned_checkout.reminder",
+            "steps[0].content: unknown content 'nope'; known: abandoned_cart.cart_reminder, "
+            "abandoned_checkout.reminder",
             id="unknown content",
         ),
         pytest.param(
@@ -223,7 +225,7 @@ def test_a_branch_writes_else_as_in_toml_and_may_leave_either_target_to_the_next
         ),
         pytest.param(
             document(trigger='event = "checkout_changed"\nafter = "90d"'),
-            'trigger: `after` is required with event = "order_lapsed", and only there',
+            'trigger: `after` is required with event = "order_lapsed" or "cart_abandoned", and only there',
             id="after without a lapse",
         ),
         pytest.param(

@@ -25,6 +25,8 @@ from flows.channels import email_refusal
 from flows.definition import FlowDefinition, parse_definition
 from flows.engine import SendOutcome, advance, after_send, enter, start_send
 from flows.facts import (
+    BrowsingFacts,
+    CartItem,
     CheckoutFacts,
     CheckoutLine,
     Consent,
@@ -187,8 +189,16 @@ def initial_facts(definition: FlowDefinition) -> Facts:
         )
         bought = related(LAMP * 10, "Lamp")
         return replace(base, order=subject, orders=(subject,), related=(bought, related(1, "Lamp"), related(2, "Lamp")))
-    # A customer: subscribed (welcome), or whose last order is three months old (winback).
+    # A customer: subscribed (welcome), or whose last order is three months old (winback), or (a browse flow)
+    # a contact whose browser filled a cart.
     old = OrderFacts(4001, None, None, CUSTOMER, EMAIL, T0 - 90 * DAY, "web")
+    if definition.keyed_on_contact:
+        cart = (CartItem(LAMP, LAMP * 10, 1, T0), CartItem(SHADE, SHADE * 10, 2, T0 - DAY))
+        base = replace(
+            base,
+            shop=replace(base.shop, url="https://lumen.example"),
+            browsing=BrowsingFacts(cart=cart, cart_updated_at=T0),
+        )
     return replace(
         base,
         customer=replace(customer, last_order_at=old.created_at),
