@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields, is_dataclass, replace
 from decimal import Decimal
 from typing import Any
 
-from flows.facts import CartItem, CheckoutLine, Facts, OrderLine, ProductNow
+from flows.facts import PRICE_DROP_WINDOW, CartItem, CheckoutLine, Facts, OrderLine, ProductNow
 from flows.journey import Journey
 from flows.reasons import Reason
 
@@ -51,6 +51,25 @@ class CartReminder:
 
 
 @dataclass(frozen=True)
+class ProductReminder:
+    """A product the customer looked at, as the storefront sells it now: its price today, in stock."""
+
+    sender: Sender
+    first_name: str | None
+    item: Item
+
+
+@dataclass(frozen=True)
+class PriceDropNote:
+    """A product the customer looked at is cheaper now: the price they saw, and today's."""
+
+    sender: Sender
+    first_name: str | None
+    item: Item  # at today's price
+    was: Decimal
+
+
+@dataclass(frozen=True)
 class Greeting:
     """A welcome, or a we-miss-you: the shop, and a way back to it."""
 
@@ -77,7 +96,7 @@ class Recommendation:
     products: tuple[Item, ...]
 
 
-Content = CartReminder | Greeting | OrderNote | Recommendation
+Content = CartReminder | ProductReminder | PriceDropNote | Greeting | OrderNote | Recommendation
 Builder = Callable[[Facts, Journey], Content | Reason]
 
 
@@ -130,6 +149,61 @@ def storefront_cart(facts: Facts, _journey: Journey) -> Content | Reason:
         recovery_url=f"{facts.shop.url.rstrip('/')}/cart/{lines}",
         dropped_items=len(browsing.cart) - len(kept),
     )
+
+
+def browsed_product(facts: Facts, journey: Journey) -> Content | Reason:
+    """The product whose view entered the journey (the latest viewed with interest by then), at today's price;
+    nothing when it is gone, sold out, or has no price the mirror knows (the pixel's is not repeated)."""
+    browsing = facts.browsing
+    if browsing is None:
+        return Reason.SUBJECT_GONE
+    entered = journey.entered_at
+    view = next((b for b in browsing.browsed if entered is None or b.viewed_at <= entered), None)
+    variant = facts.variants.get(view.variant_id) if view is not None and view.variant_id is not None else None
+    if variant is None or variant.deleted or not variant.in_stock or variant.price is None:
+        return Reason.NOTHING_LEFT
+    item = Item(
+        title=variant.product_title or "The product you looked at",
+        variant_title=_variant_title(variant.variant_title),
+        quantity=1,
+        unit_price=variant.price,
+        currency=variant.currency or facts.shop.currency,
+        image_url=variant.image_url,
+        url=variant.url,
+    )
+    return ProductReminder(sender=sender(facts), first_name=facts.first_name, item=item)
+
+
+def price_drop(facts: Facts, journey: Journey) -> Content | Reason:
+    """The variant whose price fell the most, of those the contact viewed or carted within `PRICE_DROP_WINDOW`
+    before the journey began, that can still be bought: the mirror's price then, and now. Nothing when the price
+    went back up, or it is gone or sold out."""
+    browsing = facts.browsing
+    if browsing is None:
+        return Reason.SUBJECT_GONE
+    entered = journey.entered_at
+    best: tuple[Decimal, Item, Decimal] | None = None
+    for drop in browsing.price_drops:
+        if entered is not None and not entered - PRICE_DROP_WINDOW <= drop.seen_at <= entered:
+            continue
+        variant = facts.variants.get(drop.variant_id)
+        if variant is None or variant.deleted or not variant.in_stock or variant.price is None:
+            continue
+        fall = drop.fall(variant.price)
+        if best is None or fall > best[0]:
+            item = Item(
+                title=variant.product_title or "The product you looked at",
+                variant_title=_variant_title(variant.variant_title),
+                quantity=1,
+                unit_price=variant.price,
+                currency=variant.currency or facts.shop.currency,
+                image_url=variant.image_url,
+                url=variant.url,
+            )
+            best = (fall, item, drop.was)
+    if best is None:
+        return Reason.NOTHING_LEFT
+    return PriceDropNote(sender=sender(facts), first_name=facts.first_name, item=best[1], was=best[2])
 
 
 def greeting(part: int) -> Builder:
@@ -196,6 +270,8 @@ def summary(content: Content) -> dict[str, object]:
         items = content.items
     elif isinstance(content, Recommendation):
         items = content.products
+    elif isinstance(content, ProductReminder | PriceDropNote):
+        items = (content.item,)
     detail: dict[str, object] = {
         "items": [
             {
@@ -209,6 +285,8 @@ def summary(content: Content) -> dict[str, object]:
     }
     if isinstance(content, CartReminder):
         detail["dropped_items"] = content.dropped_items
+    if isinstance(content, PriceDropNote):
+        detail["was"] = str(content.was)
     return detail
 
 
@@ -224,6 +302,8 @@ CONTENTS: Mapping[str, ContentSpec] = {
     "winback.winback": ContentSpec(greeting(1)),
     "winback.winback_followup": ContentSpec(greeting(2)),
     "abandoned_cart.cart_reminder": ContentSpec(storefront_cart),
+    "browse_abandonment.browse_reminder": ContentSpec(browsed_product),
+    "price_drop.price_drop_alert": ContentSpec(price_drop),
 }
 
 

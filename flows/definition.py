@@ -32,11 +32,13 @@ TRIGGERS: dict[str, SubjectKind] = {
     "order_paid": "order",  # orders/paid
     "order_lapsed": "customer",  # the customer's last order became `after` old (the worker's sweep)
     "cart_abandoned": "customer",  # a known contact added to cart and started no checkout within `after`
+    "product_browsed": "customer",  # a known contact viewed a product with interest, no cart within `after`
+    "price_dropped": "customer",  # the price of a variant a known contact viewed or carted lately fell enough
 }
 # Triggers whose journeys are keyed on the contact (its id as the subject), from their storefront events.
-BROWSE_TRIGGERS = frozenset({"cart_abandoned"})
+BROWSE_TRIGGERS = frozenset({"cart_abandoned", "product_browsed", "price_dropped"})
 # Triggers the worker's sweeps fire once `after` has passed.
-TIMED_TRIGGERS = frozenset({"order_lapsed", "cart_abandoned"})
+TIMED_TRIGGERS = frozenset({"order_lapsed", "cart_abandoned", "product_browsed"})
 
 MAX_DELAY = timedelta(days=366)
 MAX_PRICE = Decimal("10000")  # as a rate may be (a rupiah or a dong price is in the thousands)
@@ -147,8 +149,17 @@ Step = Annotated[WaitStep | BranchStep | SendStep | ExitStep, Field(discriminato
 
 
 class Trigger(_Model):
-    event: Literal["checkout_changed", "customer_subscribed", "order_paid", "order_lapsed", "cart_abandoned"]
-    # order_lapsed: how old the last order must become; cart_abandoned: how long without a checkout.
+    event: Literal[
+        "checkout_changed",
+        "customer_subscribed",
+        "order_paid",
+        "order_lapsed",
+        "cart_abandoned",
+        "product_browsed",
+        "price_dropped",
+    ]
+    # order_lapsed: how old the last order must become; cart_abandoned: how long without a checkout;
+    # product_browsed: how long after the view without an addition to cart or a checkout.
     after: Duration | None = None
 
     @model_validator(mode="after")

@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from flows.contents import CONTENTS, Content
 from flows.facts import (
+    BrowsedProduct,
     BrowsingFacts,
     CartItem,
     CheckoutFacts,
@@ -20,6 +21,7 @@ from flows.facts import (
     Facts,
     OrderFacts,
     OrderLine,
+    PriceDrop,
     ProductNow,
     ShopFacts,
     VariantNow,
@@ -31,8 +33,8 @@ _AT = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
 
 
 def example_facts(shop: ShopFacts) -> Facts:
-    """A customer with a left checkout of two products, the same in a cart their browser filled, and an order of
-    one, in the shop's currency."""
+    """A customer with a left checkout of two products, the same in a cart their browser filled (after a look at
+    the first, since cheaper), and an order of one, in the shop's currency."""
     currency = shop.currency or "USD"
     base = shop.url or "https://example.com"
     variants = {
@@ -60,7 +62,12 @@ def example_facts(shop: ShopFacts) -> Facts:
         ProductNow(3, "Linen trousers", "Clothing", "Chorus Goods", f"{base}/products/linen-trousers",
                    f"{base}/cdn/linen-trousers.jpg", Decimal("95.00"), currency, True, True),
     )  # fmt: skip
-    cart = BrowsingFacts(cart=(CartItem(11, 1, 1, _AT), CartItem(12, 2, 2, _AT)), cart_updated_at=_AT)
+    cart = BrowsingFacts(
+        cart=(CartItem(11, 1, 1, _AT), CartItem(12, 2, 2, _AT)),
+        cart_updated_at=_AT,
+        browsed=(BrowsedProduct(1, 11, _AT),),
+        price_drops=(PriceDrop(11, 1, Decimal("99.00"), _AT),),
+    )
     return Facts(
         shop=shop if shop.url else replace(shop, url=base),  # a cart's link is the storefront's
         customer=CustomerFacts(1, "ada@example.com", "+14155550100", "Ada", _AT, _AT),

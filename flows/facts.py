@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Literal
 
@@ -141,6 +141,34 @@ class CartItem:
 
 
 @dataclass(frozen=True)
+class BrowsedProduct:
+    """A product a contact looked at with interest (viewed twice, or stayed on it), not added to the cart since."""
+
+    product_id: int
+    variant_id: int | None  # the variant the page showed
+    viewed_at: datetime
+
+
+@dataclass(frozen=True)
+class PriceDrop:
+    """A variant a contact viewed or carted whose price in the mirror fell since (`MIN_PRICE_DROP` or more
+    below the mirror's price when their latest such event came; the pixel's price is never believed)."""
+
+    variant_id: int
+    product_id: int | None
+    was: Decimal  # the mirror's price at their latest view or addition to cart
+    seen_at: datetime  # that view or addition
+
+    def fall(self, now: Decimal) -> Decimal:
+        return (self.was - now) / self.was if self.was > 0 else Decimal(0)
+
+
+# A price drop is worth a message from this fall on, for views and additions to cart this recent.
+MIN_PRICE_DROP = Decimal("0.10")
+PRICE_DROP_WINDOW = timedelta(days=14)
+
+
+@dataclass(frozen=True)
 class BrowsingFacts:
     """What a known contact did on the storefront, as their browsers' events say (a browser becomes a
     contact's only by proof: `shopify_app.browsing.stitching`)."""
@@ -149,6 +177,11 @@ class BrowsingFacts:
     cart_updated_at: datetime | None = None  # the latest addition to that cart
     # Their latest checkout: a checkout event of their browser, or a checkout a signed webhook names them in.
     checkout_started_at: datetime | None = None
+    # Products viewed with interest and not added to the cart or checked out since, latest view first.
+    browsed: tuple[BrowsedProduct, ...] = ()
+    added_to_cart_at: datetime | None = None  # their browsers' latest addition to the cart, whatever came after
+    # Variants they viewed or carted whose mirror price fell by `MIN_PRICE_DROP` since, latest event first.
+    price_drops: tuple[PriceDrop, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,14 @@ def checkout_started(facts: Facts, journey: Journey) -> Reason | None:
     return Reason.CHECKOUT_STARTED if started is not None and since is not None and started >= since else None
 
 
+def added_to_cart(facts: Facts, journey: Journey) -> Reason | None:
+    """The contact's browser added something to the cart since the journey's view: the abandoned cart flow
+    takes over from there."""
+    added = facts.browsing.added_to_cart_at if facts.browsing else None
+    since = journey.entered_at
+    return Reason.ADDED_TO_CART if added is not None and since is not None and added >= since else None
+
+
 def unsubscribed(facts: Facts, _journey: Journey) -> Reason | None:
     """The customer said no: through Chorus's link, or in Shopify's consent record."""
     box, box_at = facts.consent_box
@@ -76,6 +84,7 @@ GOALS: Mapping[str, Goal] = {
     "ordered_since": ordered_since,
     "checkout_completed": checkout_completed,
     "checkout_started": checkout_started,
+    "added_to_cart": added_to_cart,
     "unsubscribed": unsubscribed,
     "order_cancelled": order_cancelled,
     "order_refunded": order_refunded,

@@ -21,6 +21,7 @@ class Reason(StrEnum):
     ORDERED_SINCE = "ordered_since"  # the same customer ordered after the journey's subject began (any channel)
     CHECKOUT_COMPLETED = "checkout_completed"
     CHECKOUT_STARTED = "checkout_started"  # the contact started a checkout since their cart (that flow takes over)
+    ADDED_TO_CART = "added_to_cart"  # the contact added to cart since the view (the abandoned cart flow takes over)
     CONSENT_WITHDRAWN = "consent_withdrawn"
     UNSUBSCRIBED = "unsubscribed"
     ORDER_CANCELLED = "order_cancelled"
@@ -84,6 +85,8 @@ _DESCRIPTIONS = {
     Reason.ORDER_PLACED: "an order was placed from this checkout",
     Reason.ORDERED_SINCE: "the customer placed an order",
     Reason.CHECKOUT_COMPLETED: "the checkout was completed",
+    Reason.CHECKOUT_STARTED: "the contact started a checkout",
+    Reason.ADDED_TO_CART: "the contact added to the cart",
     Reason.CONSENT_WITHDRAWN: "the customer withdrew marketing consent",
     Reason.UNSUBSCRIBED: "the address unsubscribed",
     Reason.ORDER_CANCELLED: "the order was cancelled",

@@ -25,6 +25,18 @@ def qualification(event: str, facts: Facts) -> Reason | None:
         if not facts.email and not facts.phone:
             return Reason.NO_EMAIL
         return None if facts.browsing.cart else Reason.NO_ITEMS
+    if event == "product_browsed":
+        if facts.customer is None or facts.browsing is None:
+            return Reason.SUBJECT_GONE
+        if not facts.email and not facts.phone:
+            return Reason.NO_EMAIL
+        return None if facts.browsing.browsed else Reason.NO_ITEMS
+    if event == "price_dropped":
+        if facts.customer is None or facts.browsing is None:
+            return Reason.SUBJECT_GONE
+        if not facts.email and not facts.phone:
+            return Reason.NO_EMAIL
+        return None if facts.browsing.price_drops else Reason.NO_ITEMS
     if event == "order_paid":
         return None if facts.order is not None else Reason.SUBJECT_GONE
     return None if facts.customer is not None else Reason.SUBJECT_GONE

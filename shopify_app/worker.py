@@ -51,7 +51,7 @@ from shopify_app.sync import StoreSync
 log = logging.getLogger(__name__)
 
 PURGE_INTERVAL = timedelta(hours=1)
-# Lapses are counted in days, abandoned carts in hours: a minute late is on time.
+# Lapses are counted in days, browse flows in hours: a minute late is on time.
 LAPSE_SWEEP_INTERVAL = timedelta(minutes=1)
 RECONCILE_CHECK_INTERVAL = timedelta(minutes=5)
 
@@ -63,14 +63,15 @@ class RunSummary:
     jobs: JobReport
     bodies_purged: int
     lapsed: int = 0  # customers entered by a lapse flow
-    carts: int = 0  # contacts entered by a browse flow (an abandoned cart)
+    carts: int = 0  # contacts entered by a browse flow (an abandoned cart, a browse abandonment)
 
     def describe(self) -> str:
         e, r, j = self.events, self.journeys, self.jobs
         return (
             f"events: {e.done} handled, {e.retry} to retry later, {e.parked} parked; "
             f"messages: {r.sent} sent, {r.skipped} skipped, {r.deferred} deferred, {r.refused} refused, "
-            f"{r.unknown} unknown; journeys: {self.lapsed} entered by lapse, {self.carts} by cart, {r.ended} ended; "
+            f"{r.unknown} unknown; journeys: {self.lapsed} entered by lapse, {self.carts} by browsing, "
+            f"{r.ended} ended; "
             f"jobs: {j.done} done, {j.retry} to retry later, {j.parked} parked; "
             f"raw bodies purged: {self.bodies_purged}"
         )

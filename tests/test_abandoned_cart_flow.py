@@ -224,6 +224,6 @@ def test_existing_shops_get_the_flow_switched_off_and_new_ones_on(tmp_path: Path
     finally:
         runtime.close()
 
-    assert rows == [("abandoned_cart", False)]
+    assert rows == [("abandoned_cart", False), ("browse_abandonment", False), ("price_drop", False)]
     assert (before["abandoned_cart"].enabled, after["abandoned_cart"].enabled) == (False, True)
     assert before["winback"].enabled  # what shipped before is as it was (no row: the definition's default)

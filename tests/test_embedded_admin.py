@@ -39,7 +39,10 @@ def test_a_valid_session_token_reads_the_shop(client: FlaskClient, shop: Shop) -
     assert body is not None
     assert (body["domain"], body["installed"], body["problem"]) == (SHOP, True, None)
     flows = {flow["name"]: flow for flow in body["flows"]}
-    assert sorted(flows) == ["abandoned_cart", "abandoned_checkout", "post_purchase", "welcome", "winback"]
+    assert sorted(flows) == [
+        "abandoned_cart", "abandoned_checkout", "browse_abandonment", "post_purchase", "price_drop", "welcome",
+        "winback",
+    ]  # fmt: skip
     checkout = flows["abandoned_checkout"]
     assert (checkout["enabled"], checkout["delay_minutes"]) == (True, 60)
     assert [(s["id"], s["delay_minutes"], s["enabled"], s["channels"]) for s in checkout["steps"]] == [

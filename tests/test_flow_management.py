@@ -45,11 +45,13 @@ SHIPPED: dict[str, list[tuple[str, int, str, bool, list[str]]]] = {
         ("reminder", 60, "1h after checkout.updated_at", True, ["email", "sms"]),
         ("second_reminder", 1440, "1d after previous", True, ["email", "sms"]),
     ],
+    "browse_abandonment": [("browse_reminder", 120, "2h after entry", True, ["email", "sms"])],
     "post_purchase": [
         ("thank_you", 0, "0s after entry", True, ["email", "sms"]),
         ("review_request", 10080, "7d after order.fulfilled_at", True, ["email", "sms"]),
         ("cross_sell", 30240, "21d after order.fulfilled_at", True, ["email", "sms"]),
     ],
+    "price_drop": [("price_drop_alert", 0, "0s after entry", True, ["email", "sms"])],
     "welcome": [
         ("welcome_1", 0, "0s after entry", True, ["email", "sms"]),
         ("welcome_2", 2880, "2d after entry", True, ["email", "sms"]),
@@ -210,7 +212,8 @@ def test_flows_enable_disable_and_set_change_what_the_merchant_sees(
     ]
     expected_errors = [
         "steps.reminder.channels: unknown channel(s) fax",
-        "unknown flow 'no_such_flow'; known: abandoned_cart, abandoned_checkout, post_purchase, welcome, winback",
+        "unknown flow 'no_such_flow'; known: abandoned_cart, abandoned_checkout, browse_abandonment, post_purchase,"
+        " price_drop, welcome, winback",
         "flow abandoned_checkout has no step 'no_such_step'; its steps: reminder, second_reminder",
         "steps.pause: only a send step can be switched or given channels",
     ]

@@ -264,12 +264,15 @@ def test_the_existing_shop_keeps_its_flow_and_gets_the_new_ones_switched_off(old
     assert flows_of(upgraded, SHOP) == {
         "abandoned_cart": (False, 60),
         "abandoned_checkout": (True, 30),  # as configured, its delay now the reminder's
+        "browse_abandonment": (False, 120),
         "post_purchase": (False, 0),
+        "price_drop": (False, 0),
         "welcome": (False, 0),
         "winback": (False, 0),
     }
     assert {name: enabled for name, (enabled, _delay) in flows_of(upgraded, OTHER_SHOP).items()} == {
-        "abandoned_cart": True, "abandoned_checkout": True, "post_purchase": True, "welcome": True, "winback": True,
+        "abandoned_cart": True, "abandoned_checkout": True, "browse_abandonment": True, "post_purchase": True,
+        "price_drop": True, "welcome": True, "winback": True,
     }  # fmt: skip
 
     deliver(upgraded, "customers/create", subscribed(900), shop=SHOP)

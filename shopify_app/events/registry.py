@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from shopify_app.events.context import Handler, WebhookContext
-from shopify_app.journeys.reactions import after_checkout, after_customer, after_order
+from shopify_app.journeys.reactions import after_checkout, after_customer, after_order, after_product
 from shopify_app.mirror.checkouts import on_checkout
 from shopify_app.mirror.customers import on_customer, on_email_consent, on_sms_consent
 from shopify_app.mirror.orders import on_order
@@ -29,6 +29,7 @@ def in_order(*handlers: Handler) -> Handler:
 _checkout = in_order(on_checkout, after_checkout)
 _order = in_order(on_order, after_order)
 _customer = in_order(on_customer, after_customer)
+_product = in_order(on_product, after_product)  # a price that fell starts the price drop flows
 
 HANDLERS: Mapping[str, Handler] = {
     "app/uninstalled": on_app_uninstalled,
@@ -40,8 +41,8 @@ HANDLERS: Mapping[str, Handler] = {
     "orders/paid": _order,
     "orders/cancelled": _order,
     "orders/fulfilled": _order,
-    "products/create": on_product,
-    "products/update": on_product,
+    "products/create": _product,
+    "products/update": _product,
     "products/delete": on_product_deleted,
     "variants/in_stock": on_variant_stock,
     "variants/out_of_stock": on_variant_stock,

@@ -1,5 +1,6 @@
 """Flows started by what known shoppers did on the storefront, once enough time passed: an addition to cart
-with no checkout after it (abandoned cart).
+with no checkout after it (abandoned cart), a product viewed with interest and not added to the cart, with no
+checkout after it (browse abandonment: `shopify_app.browsing.views`).
 
 Like the lapse sweeps, each shop's flow remembers up to which instant storefront events were looked at
 (`ShopFlow.swept_until`, over when Chorus received them), so that each event is looked at once, when it
@@ -10,7 +11,8 @@ flow at entry and before the send. A flow switched on starts its watermark then:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Engine, Table, exists
@@ -20,6 +22,7 @@ from sqlmodel import Session, select
 
 from flows.definition import FlowDefinition
 from shopify_app.browsing.stitching import CHECKOUT_EVENTS
+from shopify_app.browsing.views import interested_views_of
 from shopify_app.journeys.hooks import JourneyHooks
 from shopify_app.journeys.store import JourneyRows
 from shopify_app.journeys.tuning import load_tuning
@@ -29,9 +32,24 @@ from shopify_app.models import PixelEvent, Shop, ShopFlow
 BATCH = 200  # events looked at per transaction
 _EVENTS: Table = PixelEvent.__table__  # type: ignore[attr-defined]
 
-# Each browse trigger: the storefront event that starts it, and those that, coming after it, mean it did not.
-BROWSE_SWEEPS: Mapping[str, tuple[str, tuple[str, ...]]] = {
-    "cart_abandoned": ("product_added_to_cart", CHECKOUT_EVENTS),
+
+def _interested(session: Session, shop_id: int, contact_ids: Sequence[int]) -> set[int]:
+    return {view.event_id for views in interested_views_of(session, shop_id, contact_ids).values() for view in views}
+
+
+@dataclass(frozen=True)
+class BrowseSweep:
+    """A browse trigger: the storefront event that starts it, those that, coming after it, mean it did not,
+    and (where not every such event starts it) which of the contacts' events do, by id."""
+
+    starts: str
+    answers: tuple[str, ...]
+    keep: Callable[[Session, int, Sequence[int]], set[int]] | None = None
+
+
+BROWSE_SWEEPS: Mapping[str, BrowseSweep] = {
+    "cart_abandoned": BrowseSweep("product_added_to_cart", CHECKOUT_EVENTS),
+    "product_browsed": BrowseSweep("product_viewed", CHECKOUT_EVENTS, keep=_interested),
 }
 
 
@@ -58,7 +76,7 @@ def _sweep_batch(
     """One batch of events; None once the shop's watermark has reached the threshold."""
     after = definition.trigger.after
     assert after is not None
-    name, answers = BROWSE_SWEEPS[definition.trigger.event]
+    sweep = BROWSE_SWEEPS[definition.trigger.event]
     threshold = now - after
     with Session(db, expire_on_commit=False) as session, session.begin():
         shop = session.get(Shop, shop_id)
@@ -77,12 +95,12 @@ def _sweep_batch(
         e = _EVENTS.c
         later = aliased(_EVENTS)
         answered = exists().where(
-            later.c.shop_id == e.shop_id, later.c.contact_id == e.contact_id, later.c.name.in_(answers),
+            later.c.shop_id == e.shop_id, later.c.contact_id == e.contact_id, later.c.name.in_(sweep.answers),
             later.c.occurred_at >= e.occurred_at,
         )  # fmt: skip
         query = (
-            rows_of(e.contact_id, e.occurred_at, e.received_at)
-            .where(e.shop_id == shop_id, e.name == name, e.contact_id.is_not(None), ~answered)
+            rows_of(e.id, e.contact_id, e.occurred_at, e.received_at)
+            .where(e.shop_id == shop_id, e.name == sweep.starts, e.contact_id.is_not(None), ~answered)
             .where(e.received_at > row.swept_until, e.received_at <= threshold)
             .order_by(e.received_at, e.id)
         )
@@ -94,10 +112,13 @@ def _sweep_batch(
             row.swept_until = last
         else:
             row.swept_until = threshold
+        if sweep.keep is not None and found:
+            kept = sweep.keep(session, shop_id, sorted({contact_id for _id, contact_id, _o, _r in found}))
+            found = [event for event in found if event.id in kept]
         crossings: dict[str, datetime] = {}
-        for contact_id, occurred_at, _received_at in found:
+        for _event_id, contact_id, occurred_at, _received_at in found:
             subject = str(contact_id)
-            crossings[subject] = max(crossings.get(subject, occurred_at), occurred_at)  # the latest addition
+            crossings[subject] = max(crossings.get(subject, occurred_at), occurred_at)  # the latest one
         rows = JourneyRows(session)
         entered = hooks.enter_many(rows, shop, definition, crossings, now)
         rows.write()

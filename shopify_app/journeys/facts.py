@@ -24,7 +24,9 @@ from flows.consent import SUBSCRIBED, Source, with_chorus_opt_in
 from flows.contents import CONTENTS
 from flows.definition import DEFAULT_PRIORITY, FlowDefinition, SendStep
 from flows.facts import (
+    MIN_PRICE_DROP,
     NO_RECORDED_CONSENT,
+    BrowsedProduct,
     BrowsingFacts,
     CartItem,
     CheckoutFacts,
@@ -35,12 +37,14 @@ from flows.facts import (
     Facts,
     OrderFacts,
     OrderLine,
+    PriceDrop,
     ProductNow,
     ShopFacts,
     VariantNow,
 )
 from flows.phones import normalise_phone
 from shopify_app.browsing.stitching import CHECKOUT_EVENTS
+from shopify_app.browsing.views import interested_views_of, seen_prices
 from shopify_app.contacts import CUSTOMER, EMAIL, PHONE, contacts_of, resolve_pending
 from shopify_app.db.statements import among
 from shopify_app.models import (
@@ -101,7 +105,10 @@ def gather_many(
     mirror = _Mirror(session, shop.id)
     match definition.subject:
         case "customer" if definition.keyed_on_contact:
-            found = _contact_facts(mirror, list(subjects), base)
+            event = definition.trigger.event
+            found = _contact_facts(
+                mirror, list(subjects), base, views=event == "product_browsed", prices=event == "price_dropped"
+            )
         case "checkout":
             found = _checkout_facts(mirror, list(subjects), base)
         case "order":
@@ -433,9 +440,16 @@ CART_ITEMS = 10  # the most variants of a cart a reminder names
 CART_EVENTS = ("product_added_to_cart", *CHECKOUT_EVENTS)
 
 
-def _contact_facts(mirror: _Mirror, subjects: Sequence[str], base: Facts) -> dict[str, Facts]:
+BROWSED_VIEWS = 50  # the most views of interest a contact's facts carry (the latest)
+
+
+def _contact_facts(
+    mirror: _Mirror, subjects: Sequence[str], base: Facts, views: bool = False, prices: bool = False
+) -> dict[str, Facts]:
     """A browse flow's subjects: contacts (their ids), each as the person (`Facts.customer`, a guest's without a
-    Shopify id) with their consent, orders and storefront activity: their cart since their last checkout."""
+    Shopify id) with their consent, orders and storefront activity: their cart since their last checkout (and
+    with `views`, the products they viewed with interest and did not add to the cart; with `prices`, the variants
+    they viewed or carted that are `MIN_PRICE_DROP` cheaper now)."""
     session, shop_id = mirror.session, mirror.shop_id
     ids = {subject: _int(subject) for subject in subjects}
     wanted = sorted({i for i in ids.values() if i is not None})
@@ -465,7 +479,22 @@ def _contact_facts(mirror: _Mirror, subjects: Sequence[str], base: Facts) -> dic
     orders = _Orders(mirror.orders(customer_id=_ids(c.customer_id for c in contacts.values()), email=emails))
     checkouts = _checkouts_started(mirror, _ids(c.customer_id for c in contacts.values()), emails)
     activity = _storefront_activity(session, shop_id, sorted(contacts))
-    variants = current_variants(session, shop_id, [item.variant_id for b in activity.values() for item in b.cart])
+    interested = interested_views_of(session, shop_id, sorted(contacts)) if views else {}
+    browsed = {  # latest first
+        contact_id: tuple(BrowsedProduct(v.product_id, v.variant_id, v.viewed_at) for v in held[::-1][:BROWSED_VIEWS])
+        for contact_id, held in interested.items()
+    }
+    seen = seen_prices(session, shop_id, contact_ids=sorted(contacts)) if prices and contacts else []
+    variants = current_variants(
+        session, shop_id,
+        [*(item.variant_id for b in activity.values() for item in b.cart),
+         *(view.variant_id for held in browsed.values() for view in held), *(s.variant_id for s in seen)],
+    )  # fmt: skip
+    drops: dict[int, list[PriceDrop]] = defaultdict(list)
+    for price in seen:  # latest first
+        now = variants.get(price.variant_id)
+        if now is not None and now.price is not None and now.price <= price.price * (1 - MIN_PRICE_DROP):
+            drops[price.contact_id].append(PriceDrop(price.variant_id, price.product_id, price.price, price.seen_at))
     found: dict[str, Facts] = {}
     for subject, contact_id in ids.items():
         contact = contacts.get(contact_id) if contact_id is not None else None
@@ -478,6 +507,10 @@ def _contact_facts(mirror: _Mirror, subjects: Sequence[str], base: Facts) -> dic
         webhook_checkout = max((at for key in keys for at in checkouts.get(key, ())), default=None)
         started = max((at for at in (browsing.checkout_started_at, webhook_checkout) if at is not None), default=None)
         cart = tuple(item for item in browsing.cart if started is None or item.added_at > started)
+        looked = browsed.get(contact_id, ())
+        cheaper = tuple(drops.get(contact_id, ()))
+        shown = {item.variant_id for item in cart} | {view.variant_id for view in looked if view.variant_id is not None}
+        shown |= {drop.variant_id for drop in cheaper}
         found[subject] = replace(
             base,
             contact=ContactFacts(contact_id, contact.timezone, contact.country, contact.province, contact.language),
@@ -492,8 +525,10 @@ def _contact_facts(mirror: _Mirror, subjects: Sequence[str], base: Facts) -> dic
             orders=_latest(orders.of_customer(contact.customer_id, email)),
             email_consent=_consent(customer, "email"),
             sms_consent=_consent(customer, "sms"),
-            browsing=BrowsingFacts(cart, cart[0].added_at if cart else None, started),
-            variants={item.variant_id: variants[item.variant_id] for item in cart if item.variant_id in variants},
+            browsing=BrowsingFacts(
+                cart, cart[0].added_at if cart else None, started, looked, browsing.added_to_cart_at, cheaper
+            ),
+            variants={variant_id: variants[variant_id] for variant_id in shown if variant_id in variants},
         )
     return found
 
@@ -528,9 +563,12 @@ def _storefront_activity(session: Session, shop_id: int, contact_ids: Sequence[i
         .order_by(e.contact_id, e.occurred_at, e.id)
     ).all()
     started: dict[int, datetime] = {}
+    last_added: dict[int, datetime] = {}  # the latest addition, whatever came after
     for contact_id, name, _variant, _product, _data, at in events:
         if name in CHECKOUT_EVENTS:
             started[contact_id] = at
+        else:
+            last_added[contact_id] = at
     carts: dict[int, dict[int, CartItem]] = defaultdict(dict)
     for contact_id, name, variant_id, product_id, data, at in events:
         if name in CHECKOUT_EVENTS or variant_id is None or (contact_id in started and at <= started[contact_id]):
@@ -540,12 +578,13 @@ def _storefront_activity(session: Session, shop_id: int, contact_ids: Sequence[i
         held = carts[contact_id].pop(variant_id, None)
         carts[contact_id][variant_id] = CartItem(variant_id, product_id, added + (held.quantity if held else 0), at)
     found: dict[int, BrowsingFacts] = {}
-    for contact_id in {*started, *carts}:
+    for contact_id in {*started, *carts, *last_added}:
         items = tuple(reversed(carts[contact_id].values()))[:CART_ITEMS]
         found[contact_id] = BrowsingFacts(
             cart=items,
             cart_updated_at=items[0].added_at if items else None,
             checkout_started_at=started.get(contact_id),
+            added_to_cart_at=last_added.get(contact_id),
         )
     return found
 

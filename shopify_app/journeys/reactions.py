@@ -1,20 +1,26 @@
 """What each webhook means for journeys, run after the mirror took the delivery (same transaction).
 
 A trigger enters subjects into flows; every change of an order, checkout or customer also moves the
-journeys it touches, so a goal (an order, a completed checkout, an unsubscribe) ends them at once.
+journeys it touches, so a goal (an order, a completed checkout, an unsubscribe) ends them at once. A product's
+update that makes a variant cheaper enough starts the price drop flows of the contacts who lately looked at it.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
+from sqlalchemy import select as rows_of
 from sqlmodel import col, select
 
 from flows.consent import SHOPIFY_SOURCES
+from flows.facts import MIN_PRICE_DROP, PRICE_DROP_WINDOW
+from shopify_app.browsing.views import seen_prices
+from shopify_app.db.statements import among
 from shopify_app.events.context import WebhookContext
 from shopify_app.mirror import fields
 from shopify_app.mirror.store import RowCache, known_row
-from shopify_app.models import ConsentRecord, Customer
+from shopify_app.models import ConsentRecord, Customer, Variant
 
 # A subscription older than this when Chorus first hears of it is not a new subscriber.
 NEW_SUBSCRIBER_WINDOW = timedelta(days=3)
@@ -61,6 +67,46 @@ def after_customer(ctx: WebhookContext) -> None:
         subjects=[str(customer.customer_id)], customer_id=customer.customer_id, email=customer.email,
     )  # fmt: skip
     _welcome_if_new(ctx, customer.customer_id)
+
+
+def after_product(ctx: WebhookContext) -> None:
+    """products/create, products/update: a variant now `MIN_PRICE_DROP` cheaper than the mirror's price when a
+    known contact lately viewed it or added it to the cart starts the price drop flows for them (the store
+    sync never does)."""
+    if ctx.journeys is None:
+        return
+    variants = [v for v in (fields.integer(_obj(raw).get("id")) for raw in _list(ctx.payload.get("variants"))) if v]
+    if not variants:
+        return
+    since = ctx.observed_at - PRICE_DROP_WINDOW
+    seen = seen_prices(ctx.session, _shop_id(ctx), variant_ids=variants, since=since)
+    if not seen:
+        return
+    now = {
+        variant_id: price
+        for variant_id, price in ctx.session.execute(
+            rows_of(col(Variant.variant_id), col(Variant.price))
+            .where(col(Variant.shop_id) == ctx.shop.id, among(ctx.session, col(Variant.variant_id), variants))
+        )
+    }  # fmt: skip
+    cheaper = sorted(
+        {s.contact_id for s in seen if (p := now.get(s.variant_id)) is not None and p <= s.price * (1 - MIN_PRICE_DROP)}
+    )
+    for contact_id in cheaper:
+        ctx.journeys.trigger(ctx.session, ctx.shop, "price_dropped", str(contact_id), ctx.now, at=ctx.observed_at)
+
+
+def _obj(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _shop_id(ctx: WebhookContext) -> int:
+    assert ctx.shop.id is not None
+    return ctx.shop.id
 
 
 def _welcome_if_new(ctx: WebhookContext, customer_id: int | None) -> None:

@@ -23,6 +23,7 @@ class PixelEvent(SQLModel, table=True):
         Index("ix_pixel_events_shop_checkout", "shop_id", "checkout_token"),
         Index("ix_pixel_events_received", "received_at"),
         Index("ix_pixel_events_shop_contact", "shop_id", "contact_id"),  # a contact's story, a browse flow's facts
+        Index("ix_pixel_events_shop_variant", "shop_id", "variant_id"),  # who looked at a variant now cheaper
     )
 
     id: int | None = Field(default=None, primary_key=True, sa_type=BigId)

@@ -66,7 +66,10 @@ def step(step_id: str, kind: str, body: str = "") -> str:
 
 
 def test_the_store_and_storefront_triggered_flows_are_shipped() -> None:
-    shipped = ["abandoned_cart", "abandoned_checkout", "post_purchase", "welcome", "winback"]
+    shipped = [
+        "abandoned_cart", "abandoned_checkout", "browse_abandonment", "post_purchase", "price_drop", "welcome",
+        "winback",
+    ]  # fmt: skip
     assert [path.stem for path in SHIPPED] == shipped
 
 
@@ -148,7 +151,7 @@ def test_a_branch_writes_else_as_in_toml_and_may_leave_either_target_to_the_next
         ),
         pytest.param(
             document(top='goals = ["order_placed", "got_rich"]'),
-            "goals: unknown goal(s) got_rich; known: checkout_completed",
+            "goals: unknown goal(s) got_rich; known: added_to_cart, checkout_completed",
             id="unknown goal",
         ),
         pytest.param(
@@ -225,7 +228,10 @@ def test_a_branch_writes_else_as_in_toml_and_may_leave_either_target_to_the_next
         ),
         pytest.param(
             document(trigger='event = "checkout_changed"\nafter = "90d"'),
-            'trigger: `after` is required with event = "order_lapsed" or "cart_abandoned", and only there',
+            (
+                'trigger: `after` is required with event = "product_browsed" or "order_lapsed" or "cart_abandoned",'
+                " and only there"
+            ),
             id="after without a lapse",
         ),
         pytest.param(

@@ -25,6 +25,7 @@ from flows.channels import email_refusal
 from flows.definition import FlowDefinition, parse_definition
 from flows.engine import SendOutcome, advance, after_send, enter, start_send
 from flows.facts import (
+    BrowsedProduct,
     BrowsingFacts,
     CartItem,
     CheckoutFacts,
@@ -34,6 +35,7 @@ from flows.facts import (
     Facts,
     OrderFacts,
     OrderLine,
+    PriceDrop,
     ProductNow,
     ShopFacts,
     VariantNow,
@@ -190,14 +192,19 @@ def initial_facts(definition: FlowDefinition) -> Facts:
         bought = related(LAMP * 10, "Lamp")
         return replace(base, order=subject, orders=(subject,), related=(bought, related(1, "Lamp"), related(2, "Lamp")))
     # A customer: subscribed (welcome), or whose last order is three months old (winback), or (a browse flow)
-    # a contact whose browser filled a cart.
+    # a contact whose browser filled a cart (after a long look at the lamp, since cheaper).
     old = OrderFacts(4001, None, None, CUSTOMER, EMAIL, T0 - 90 * DAY, "web")
     if definition.keyed_on_contact:
         cart = (CartItem(LAMP, LAMP * 10, 1, T0), CartItem(SHADE, SHADE * 10, 2, T0 - DAY))
         base = replace(
             base,
             shop=replace(base.shop, url="https://lumen.example"),
-            browsing=BrowsingFacts(cart=cart, cart_updated_at=T0),
+            browsing=BrowsingFacts(
+                cart=cart,
+                cart_updated_at=T0,
+                browsed=(BrowsedProduct(LAMP * 10, LAMP, T0),),
+                price_drops=(PriceDrop(LAMP, LAMP * 10, Decimal("1000"), T0),),  # the lamp was dearer
+            ),
         )
     return replace(
         base,
