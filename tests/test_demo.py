@@ -55,12 +55,16 @@ def test_the_demo_plays_its_journey_and_prints_what_happened(tmp_path: Path) -> 
     for eml in sorted((tmp_path / "outbox").glob("*.eml")):
         message = message_from_bytes(eml.read_bytes(), policy=policy.default)
         sent[(message["To"], message["Subject"])] = message
-    assert len(sent) == 14
+    assert len(sent) == 15
     # Ida signed up through the form; the shop asks for double opt-in: she confirmed from the emailed link.
     assert ("ida@example.com", "Confirm your subscription to Lumen Demo Store") in sent
     assert "ida@example.com confirmed her sign-up through the emailed link (double opt-in)" in result.stdout
     # Ada's browser reported her visit through the web pixel; her checkout's webhook proved it hers.
-    assert "5 events from Ada's browser (HTTP 204), linked to her through her checkout" in result.stdout
+    assert "7 events from Ada's browser (HTTP 204), linked to her through her checkout" in result.stdout
+    # She looked at the dimmer twice later and did not cart it: one browse reminder, at today's price.
+    assert "browse_abandonment / ada@example.com: done (completed)" in result.stdout
+    browsed = sent[("ada@example.com", "Ada, still thinking about Rotary Dimmer?")]
+    assert "$19.00" in browsed.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
     reminder = sent[("ada@example.com", "Ada, you left something at Lumen Demo Store")]
     text = reminder.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
     assert "Aurora Desk Lamp x 1: $79.00 each" in text  # the price after the drop, not the 89.00 in the cart

@@ -144,19 +144,23 @@ ADA_BROWSER = "demo-browser-ada"
 
 
 def browsing(now: datetime) -> dict[str, Any]:
-    """What Ada's browser reports before her checkout (the pixel's batch): the lamp's page, twice, the cart, the
-    checkout she then leaves. Her checkout's signed webhook later proves the browser is hers."""
+    """What Ada's browser reports (the pixel's batch): the lamp's page, twice, the cart, the checkout she then
+    leaves, and later the dimmer's page, twice. Her checkout's signed webhook proves the browser is hers."""
 
     def at(minutes: int) -> str:
         return (now - timedelta(minutes=minutes)).isoformat()
 
     lamp = {"id": f"gid://shopify/ProductVariant/{LAMP}", "product": {"id": "gid://shopify/Product/10"}}
+    dimmer = {"id": f"gid://shopify/ProductVariant/{DIMMER}", "product": {"id": "gid://shopify/Product/40"}}
     seen = [
         ("page_viewed", 158, {"url": "/"}),
         ("product_viewed", 156, {"productVariant": lamp, "url": "/products/aurora-desk-lamp"}),
         ("product_viewed", 154, {"productVariant": lamp, "url": "/products/aurora-desk-lamp"}),
         ("product_added_to_cart", 153, {"cartLine": {"quantity": 1, "merchandise": lamp}, "url": "/cart"}),
         ("checkout_started", 151, {"checkout": {"token": "demo-ada"}, "url": "/checkouts/demo-ada"}),
+        # Later she comes back and looks at the dimmer twice, without carting it: a browse abandonment.
+        ("product_viewed", 60, {"productVariant": dimmer, "url": "/products/rotary-dimmer"}),
+        ("product_viewed", 58, {"productVariant": dimmer, "url": "/products/rotary-dimmer"}),
     ]
     return {"events": [{"id": f"demo-pixel-{n}", "name": name, "timestamp": at(minutes), "clientId": ADA_BROWSER,
                         "data": data} for n, (name, minutes, data) in enumerate(seen)]}  # fmt: skip
