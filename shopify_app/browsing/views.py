@@ -104,6 +104,7 @@ def seen_prices(
     contact_ids: Sequence[int] | None = None,
     variant_ids: Sequence[int] | None = None,
     since: datetime | None = None,
+    limit: int | None = None,
 ) -> list[SeenPrice]:
     """For each contact and variant (of these contacts, these variants), the mirror's price at their latest view
     of it or addition of it to the cart (since `since`), latest first."""
@@ -120,6 +121,8 @@ def seen_prices(
         query = query.where(among(session, e.variant_id, sorted(set(variant_ids))))
     if since is not None:
         query = query.where(e.occurred_at >= since)
+    if limit is not None:
+        query = query.limit(limit)
     found: dict[tuple[int, int], SeenPrice] = {}
     for contact_id, variant_id, product_id, price, at in session.execute(query):
         found.setdefault((contact_id, variant_id), SeenPrice(contact_id, variant_id, product_id, price, at))

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select as rows_of
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from flows.consent import SHOPIFY_SOURCES
 from flows.facts import MIN_PRICE_DROP, PRICE_DROP_WINDOW
@@ -79,7 +79,13 @@ def after_product(ctx: WebhookContext) -> None:
     if not variants:
         return
     since = ctx.observed_at - PRICE_DROP_WINDOW
-    seen = seen_prices(ctx.session, _shop_id(ctx), variant_ids=variants, since=since)
+    # Storefront events are never written in a webhook's transaction: reading them needs no flush of the batch's
+    # pending writes (which, once per product event, made a batch of webhooks 40% slower); and a shop none of
+    # whose known shoppers viewed anything lately is asked once per transaction, not once per product.
+    with ctx.session.no_autoflush:
+        if not _any_seen(ctx.session, _shop_id(ctx)):
+            return
+        seen = seen_prices(ctx.session, _shop_id(ctx), variant_ids=variants, since=since)
     if not seen:
         return
     now = {
@@ -94,6 +100,15 @@ def after_product(ctx: WebhookContext) -> None:
     )
     for contact_id in cheaper:
         ctx.journeys.trigger(ctx.session, ctx.shop, "price_dropped", str(contact_id), ctx.now, at=ctx.observed_at)
+
+
+def _any_seen(session: Session, shop_id: int) -> bool:
+    """Whether any known shopper of the shop ever viewed or carted a variant (asked once per batch: the batch's
+    session is its own, and storefront events are not written in it)."""
+    asked: dict[int, bool] = session.info.setdefault("price_drop_any_seen", {})
+    if shop_id not in asked:
+        asked[shop_id] = bool(seen_prices(session, shop_id, limit=1))
+    return asked[shop_id]
 
 
 def _obj(value: Any) -> dict[str, Any]:
